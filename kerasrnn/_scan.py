@@ -1,0 +1,96 @@
+"""The one backend-specific piece of kerasrnn: a fast loop over time.
+
+Everything else in the package is written with public `keras.ops`. This module exists because
+`keras.ops.scan` on the TensorFlow backend keeps its carry in a TensorArray, maps `unroll` to
+`parallel_iterations` (no real unrolling) and does not XLA-compile under autodiff, which makes
+recurrent layers built on it slower than Keras' own (see the README's benchmark section).
+
+`scan(fn, carry, xs, n_ys, reverse=False, unroll=2)`:
+    fn(carry, x_t) -> (new_carry, y_t); `carry` is a tuple of tensors, `xs` a tuple of
+    time-major tensors `(T, ...)`, `y_t` a tuple of tensors. Returns `(final_carry, ys)` with
+    `ys` (`n_ys` tensors of the carry's dtype) stacked along a new leading time axis. With `reverse=True` the loop runs from
+    t = T-1 down to 0 and `ys[t]` still belongs to step t.
+
+Backends: JAX uses `jax.lax.scan`; TensorFlow a `tf.while_loop` over TensorArrays, unrolled by
+hand; any other backend falls back to `keras.ops.scan`. All are differentiable.
+"""
+
+import keras
+
+
+def _tf_scan(fn, carry, xs, reverse, unroll, n_ys):
+    import tensorflow as tf
+
+    length = tf.shape(xs[0])[0]
+    in_tas = [
+        tf.TensorArray(x.dtype, size=length, infer_shape=True).unstack(x) for x in xs
+    ]
+
+    def step(t, carry):
+        return fn(carry, tuple(ta.read(t) for ta in in_tas))
+
+    # Every y_t has the carry's float dtype (all callers in kerasrnn emit activations).
+    dtype = carry[0].dtype
+    out_tas = tuple(
+        tf.TensorArray(dtype, size=length, infer_shape=True) for _ in range(n_ys)
+    )
+
+    def run(start, n_iter, k, carry, out_tas):
+        # Each iteration does k steps: t = start + i*k + j (forward) or mirrored (reverse).
+        def body(i, carry, out_tas):
+            for j in range(k):
+                t = start + i * k + j
+                if reverse:
+                    t = length - 1 - t
+                carry, ys = step(t, carry)
+                out_tas = tuple(ta.write(t, y) for ta, y in zip(out_tas, ys))
+            return i + 1, carry, out_tas
+
+        _, carry, out_tas = tf.while_loop(
+            lambda i, *_: i < n_iter,
+            body,
+            (tf.constant(0), tuple(carry), out_tas),
+            maximum_iterations=n_iter,
+        )
+        return carry, out_tas
+
+    n_main = length // unroll
+    carry, out_tas = run(0, n_main, unroll, carry, out_tas)
+    if unroll > 1:
+        # The remainder (fewer than `unroll` steps) runs one step per iteration.
+        carry, out_tas = run(n_main * unroll, length - n_main * unroll, 1, carry, out_tas)
+    return tuple(carry), tuple(ta.stack() for ta in out_tas)
+
+
+def _jax_scan(fn, carry, xs, reverse, unroll):
+    import jax
+
+    carry, ys = jax.lax.scan(
+        lambda c, x: fn(tuple(c), tuple(x)),
+        tuple(carry),
+        tuple(xs),
+        reverse=reverse,
+        unroll=unroll,
+    )
+    return tuple(carry), tuple(ys)
+
+
+def _ops_scan(fn, carry, xs, reverse, unroll):
+    carry, ys = keras.ops.scan(
+        lambda c, x: fn(tuple(c), tuple(x)),
+        tuple(carry),
+        tuple(xs),
+        reverse=reverse,
+        unroll=unroll,
+    )
+    return tuple(carry), tuple(ys)
+
+
+def scan(fn, carry, xs, n_ys, reverse=False, unroll=2):
+    """Runs `fn` over the leading (time) axis of `xs`; see the module docstring."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return _tf_scan(fn, tuple(carry), tuple(xs), reverse, unroll, n_ys)
+    if backend == "jax":
+        return _jax_scan(fn, tuple(carry), tuple(xs), reverse, unroll)
+    return _ops_scan(fn, tuple(carry), tuple(xs), reverse, unroll)

@@ -1,0 +1,348 @@
+"""Whole-sequence kernels for the built-in cells, with hand-written gradients.
+
+Autodiff through a recurrent loop saves every intermediate of every step and replays the loop
+backwards op by op. These kernels do what cuDNN does instead: the forward loop saves only the
+gate activations and states; the reverse loop computes only what is truly recurrent (dh, dc and
+the pre-activation gradients dZ_t); the weight, bias and input gradients are then single large
+matmuls over all steps (dW = X^T dZ, dU = H_prev^T dZ, db = sum dZ, dX = dZ W^T).
+
+Conventions (all tensors time-major):
+    x: (T, B, F) inputs (input dropout already applied); h0, c0: (B, H) initial states.
+    mask: (T, B, 1) float 0/1 or None. A masked step keeps the previous state; its output is
+        that kept state, or zeros when `zero_output=True`.
+    rec_mask: (B, H) recurrent dropout mask or None, multiplied into h_{t-1} before the
+        recurrent matmul (one mask for the whole sequence).
+Each kernel returns (outputs (T, B, H), *final_states).
+
+Activations are restricted to those whose derivative can be computed from their output
+(`DERIVATIVES`); a cell with any other activation runs on the generic (autodiff) loop.
+"""
+
+from keras import ops
+
+from kerasrnn import _scan
+
+# derivative of the activation, written in terms of its output y = act(a)
+DERIVATIVES = {
+    "tanh": lambda y: 1.0 - y * y,
+    "sigmoid": lambda y: y * (1.0 - y),
+    "relu": lambda y: ops.cast(y > 0, y.dtype),
+    "linear": lambda y: ops.ones_like(y),
+}
+FUNCTIONS = {
+    "tanh": ops.tanh,
+    "sigmoid": ops.sigmoid,
+    "relu": ops.relu,
+    "linear": lambda a: a,
+}
+
+
+def _flat(a):
+    return ops.reshape(a, (-1, ops.shape(a)[-1]))
+
+
+def _sum_outer(a, b):
+    """sum over time and batch of a_t^T b_t: (T, B, X), (T, B, Y) -> (X, Y)."""
+    return ops.matmul(ops.transpose(_flat(a)), _flat(b))
+
+
+def _shift(first, seq):
+    """[first, seq_0, ..., seq_{T-2}]: the 'previous' value at every step."""
+    return ops.concatenate([first[None], seq[:-1]], axis=0)
+
+
+def _keep(m, new, old):
+    return new if m is None else ops.where(m, new, old)
+
+
+def _split_masked(m, d):
+    """Gradient of where(m, new, old) w.r.t. (new, old)."""
+    if m is None:
+        return d, None
+    zero = ops.zeros_like(d)
+    return ops.where(m, d, zero), ops.where(m, zero, d)
+
+
+def _add(a, b):
+    return a if b is None else a + b
+
+
+def _unpack_upstream(args, n):
+    # TF passes one upstream gradient per output; JAX passes them as one tuple.
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return args[:n]
+
+
+class _Spec:
+    """Flags and optional tensors of one kernel call, so each kernel's signature stays short."""
+
+    def __init__(self, mask, rec_mask, zero_output, activation, recurrent_activation, unroll):
+        self.mask = mask
+        self.rec_mask = rec_mask
+        self.zero_output = zero_output
+        self.act, self.dact = FUNCTIONS[activation], DERIVATIVES[activation]
+        self.ract = FUNCTIONS[recurrent_activation]
+        self.dract = DERIVATIVES[recurrent_activation]
+        self.unroll = unroll
+
+    def extras(self):
+        return [t for t in (self.mask, self.rec_mask) if t is not None]
+
+    def unpack_extras(self, extras):
+        extras = list(extras)
+        mask = extras.pop(0) if self.mask is not None else None
+        rec_mask = extras.pop(0) if self.rec_mask is not None else None
+        return mask, rec_mask
+
+    def output(self, states, bool_mask):
+        if self.zero_output and bool_mask is not None:
+            return ops.where(bool_mask, states, ops.zeros_like(states))
+        return states
+
+    def output_grad(self, d_out, bool_mask):
+        return self.output(d_out, bool_mask)
+
+
+def _bool(mask):
+    return None if mask is None else mask > 0.5
+
+
+def _masked_xs(xs, bool_mask):
+    return xs + ((bool_mask,) if bool_mask is not None else ())
+
+
+def _recurrent_in(h, rec_mask):
+    return h if rec_mask is None else h * rec_mask
+
+
+def _weight_grads(x, dz, kernel, bias_grad_needed):
+    """dX, dW (and db) of the input projection x @ W + b from its pre-activation gradient."""
+    dx = ops.reshape(ops.matmul(_flat(dz), ops.transpose(kernel)), ops.shape(x)[:-1] + (-1,))
+    dw = _sum_outer(x, dz)
+    db = ops.sum(_flat(dz), axis=0) if bias_grad_needed else None
+    return dx, dw, db
+
+
+def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
+    """LSTM over a whole sequence. `bias` may be None (use_bias=False)."""
+    use_bias = bias is not None
+    args = [x, h0, c0, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
+
+    @ops.custom_gradient
+    def run(*args):
+        x, h0, c0, w, u = args[:5]
+        b = args[5] if use_bias else None
+        mask, rm = spec.unpack_extras(args[5 + use_bias :])
+        m = _bool(mask)
+
+        def step(carry, xs):
+            h, c = carry
+            z = ops.matmul(xs[0], w) + ops.matmul(_recurrent_in(h, rm), u)
+            if use_bias:
+                z = z + b
+            zi, zf, zg, zo = ops.split(z, 4, axis=-1)
+            i, f, o = spec.ract(zi), spec.ract(zf), spec.ract(zo)
+            g = spec.act(zg)
+            c_new = f * c + i * g
+            h_new = o * spec.act(c_new)
+            mt = xs[1] if m is not None else None
+            h_new, c_new = _keep(mt, h_new, h), _keep(mt, c_new, c)
+            return (h_new, c_new), (ops.concatenate([i, f, g, o], axis=-1), h_new, c_new)
+
+        (h_t, c_t), (gates, hs, cs) = _scan.scan(
+            step, (h0, c0), _masked_xs((x,), m), n_ys=3, unroll=spec.unroll
+        )
+
+        def grad(*upstream, **kwargs):
+            d_out, dh_t, dc_t = _unpack_upstream(upstream, 3)
+            d_out = spec.output_grad(d_out, m)
+            h_prev, c_prev = _shift(h0, hs), _shift(c0, cs)
+
+            def back(carry, xs):
+                dh, dc = carry
+                d_o, gate, c, c_p = xs[:4]
+                mt = xs[4] if m is not None else None
+                dh, dh_skip = _split_masked(mt, dh + d_o)
+                dc, dc_skip = _split_masked(mt, dc)
+                i, f, g, o = ops.split(gate, 4, axis=-1)
+                tc = spec.act(c)
+                dc = dc + dh * o * spec.dact(tc)
+                dz = ops.concatenate(
+                    [
+                        dc * g * spec.dract(i),
+                        dc * c_p * spec.dract(f),
+                        dc * i * spec.dact(g),
+                        dh * tc * spec.dract(o),
+                    ],
+                    axis=-1,
+                )
+                dh_prev = _recurrent_in(ops.matmul(dz, ops.transpose(u)), rm)
+                return (_add(dh_prev, dh_skip), _add(dc * f, dc_skip)), (dz,)
+
+            (dh0, dc0), (dz,) = _scan.scan(
+                back,
+                (dh_t, dc_t),
+                _masked_xs((d_out, gates, cs, c_prev), m),
+                n_ys=1,
+                reverse=True,
+                unroll=spec.unroll,
+            )
+            dx, dw, db = _weight_grads(x, dz, w, use_bias)
+            du = _sum_outer(_recurrent_in(h_prev, rm), dz)
+            grads = [dx, dh0, dc0, dw, du] + ([db] if use_bias else [])
+            return grads + [ops.zeros_like(e) for e in spec.extras()]
+
+        return (spec.output(hs, m), h_t, c_t), grad
+
+    return run(*args)
+
+
+def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
+    """GRU over a whole sequence, either form. `bias`: (2, 3H) if reset_after else (3H,)."""
+    use_bias = bias is not None
+    args = [x, h0, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
+
+    @ops.custom_gradient
+    def run(*args):
+        x, h0, w, u = args[:4]
+        b = args[4] if use_bias else None
+        mask, rm = spec.unpack_extras(args[4 + use_bias :])
+        m = _bool(mask)
+        units = ops.shape(h0)[-1]
+        b_in, b_rec = (b[0], b[1]) if (use_bias and reset_after) else (b, None)
+        u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
+
+        def step(carry, xs):
+            (h,) = carry
+            hr = _recurrent_in(h, rm)
+            xz = ops.matmul(xs[0], w)
+            if b_in is not None:
+                xz = xz + b_in
+            xz_z, xz_r, xz_h = ops.split(xz, 3, axis=-1)
+            if reset_after:
+                rz = ops.matmul(hr, u)
+                if b_rec is not None:
+                    rz = rz + b_rec
+                rz_z, rz_r, rz_h = ops.split(rz, 3, axis=-1)
+                z, r = spec.ract(xz_z + rz_z), spec.ract(xz_r + rz_r)
+                hh = spec.act(xz_h + r * rz_h)
+            else:
+                rz_z, rz_r = ops.split(ops.matmul(hr, u_zr), 2, axis=-1)
+                z, r = spec.ract(xz_z + rz_z), spec.ract(xz_r + rz_r)
+                rz_h = ops.matmul(r * hr, u_h)
+                hh = spec.act(xz_h + rz_h)
+            h_new = hh + z * (h - hh)
+            h_new = _keep(xs[1] if m is not None else None, h_new, h)
+            return (h_new,), (ops.concatenate([z, r, hh], axis=-1), rz_h, h_new)
+
+        (h_t,), (gates, rzh, hs) = _scan.scan(
+            step, (h0,), _masked_xs((x,), m), n_ys=3, unroll=spec.unroll
+        )
+
+        def grad(*upstream, **kwargs):
+            d_out, dh_t = _unpack_upstream(upstream, 2)
+            d_out = spec.output_grad(d_out, m)
+            h_prev = _shift(h0, hs)
+
+            def back(carry, xs):
+                (dh,) = carry
+                d_o, gate, rz_h, h_p = xs[:4]
+                mt = xs[4] if m is not None else None
+                dh, dh_skip = _split_masked(mt, dh + d_o)
+                z, r, hh = ops.split(gate, 3, axis=-1)
+                da_z = dh * (h_p - hh) * spec.dract(z)
+                da_h = dh * (1.0 - z) * spec.dact(hh)
+                if reset_after:
+                    da_r = da_h * rz_h * spec.dract(r)
+                    d_rec = ops.concatenate([da_z, da_r, da_h * r], axis=-1)
+                    dhr = ops.matmul(d_rec, ops.transpose(u))
+                else:
+                    d_rh = ops.matmul(da_h, ops.transpose(u_h))
+                    hr = _recurrent_in(h_p, rm)
+                    da_r = d_rh * hr * spec.dract(r)
+                    dhr = ops.matmul(
+                        ops.concatenate([da_z, da_r], axis=-1), ops.transpose(u_zr)
+                    )
+                    dhr = dhr + d_rh * r
+                dh_prev = _recurrent_in(dhr, rm) + dh * z
+                return (_add(dh_prev, dh_skip),), (ops.concatenate([da_z, da_r, da_h], -1),)
+
+            (dh0,), (dz,) = _scan.scan(
+                back,
+                (dh_t,),
+                _masked_xs((d_out, gates, rzh, h_prev), m),
+                n_ys=1,
+                reverse=True,
+                unroll=spec.unroll,
+            )
+            dx, dw, db_in = _weight_grads(x, dz, w, use_bias)
+            hr_prev = _recurrent_in(h_prev, rm)
+            r_seq = gates[..., units : 2 * units]
+            if reset_after:
+                d_rec = ops.concatenate([dz[..., : 2 * units], dz[..., 2 * units :] * r_seq], -1)
+                du = _sum_outer(hr_prev, d_rec)
+                if use_bias:
+                    db_in = ops.stack([db_in, ops.sum(_flat(d_rec), axis=0)])
+            else:
+                du = ops.concatenate(
+                    [
+                        _sum_outer(hr_prev, dz[..., : 2 * units]),
+                        _sum_outer(r_seq * hr_prev, dz[..., 2 * units :]),
+                    ],
+                    axis=1,
+                )
+            grads = [dx, dh0, dw, du] + ([db_in] if use_bias else [])
+            return grads + [ops.zeros_like(e) for e in spec.extras()]
+
+        return (spec.output(hs, m), h_t), grad
+
+    return run(*args)
+
+
+def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
+    """Elman RNN over a whole sequence. `bias` may be None (use_bias=False)."""
+    use_bias = bias is not None
+    args = [x, h0, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
+
+    @ops.custom_gradient
+    def run(*args):
+        x, h0, w, u = args[:4]
+        b = args[4] if use_bias else None
+        mask, rm = spec.unpack_extras(args[4 + use_bias :])
+        m = _bool(mask)
+
+        def step(carry, xs):
+            (h,) = carry
+            a = ops.matmul(xs[0], w) + ops.matmul(_recurrent_in(h, rm), u)
+            if use_bias:
+                a = a + b
+            h_new = _keep(xs[1] if m is not None else None, spec.act(a), h)
+            return (h_new,), (h_new,)
+
+        (h_t,), (hs,) = _scan.scan(step, (h0,), _masked_xs((x,), m), n_ys=1, unroll=spec.unroll)
+
+        def grad(*upstream, **kwargs):
+            d_out, dh_t = _unpack_upstream(upstream, 2)
+            d_out = spec.output_grad(d_out, m)
+
+            def back(carry, xs):
+                (dh,) = carry
+                d_o, h = xs[:2]
+                dh, dh_skip = _split_masked(xs[2] if m is not None else None, dh + d_o)
+                da = dh * spec.dact(h)
+                dh_prev = _recurrent_in(ops.matmul(da, ops.transpose(u)), rm)
+                return (_add(dh_prev, dh_skip),), (da,)
+
+            (dh0,), (da,) = _scan.scan(
+                back, (dh_t,), _masked_xs((d_out, hs), m), n_ys=1, reverse=True,
+                unroll=spec.unroll,
+            )
+            dx, dw, db = _weight_grads(x, da, w, use_bias)
+            du = _sum_outer(_recurrent_in(_shift(h0, hs), rm), da)
+            grads = [dx, dh0, dw, du] + ([db] if use_bias else [])
+            return grads + [ops.zeros_like(e) for e in spec.extras()]
+
+        return (spec.output(hs, m), h_t), grad
+
+    return run(*args)

@@ -1,0 +1,424 @@
+"""`RNN` runs a cell over time; `Bidirectional` runs two of them, one each way."""
+
+import keras
+from keras import ops
+
+from kerasrnn import _scan
+from kerasrnn.cells import StackedRNNCells, _BaseCell, _flat_sizes, _takes_training
+
+_register = keras.saving.register_keras_serializable(package="kerasrnn")
+
+
+def _as_list(x):
+    if x is None:
+        return None
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _cells_of(cell):
+    return cell.cells if isinstance(cell, StackedRNNCells) else [cell]
+
+
+@_register
+class RNN(keras.layers.Layer):
+    """Runs any cell over the time axis of `(batch, time, features)` inputs.
+
+    A built-in cell (or a `StackedRNNCells` of them) with a supported activation (tanh,
+    sigmoid, relu, linear) runs on a fused fast path with a hand-written gradient; any other
+    cell runs on a generic differentiable loop. Both give the same numbers.
+
+    Masking (from `Embedding(mask_zero=True)`, a `Masking` layer or `mask=`): at a masked step
+    the cell's states are carried over unchanged, and the output repeats the previous step's
+    output (zeros before the first valid step), or is zeros when `zero_output_for_mask=True`.
+    Any padding pattern works (right, left, holes, all padding: the states stay the initial
+    ones and outputs are finite). With `return_sequences=True` the mask is passed on (reversed
+    with `go_backwards`, matching the reversed outputs).
+
+    Args:
+        cell: a cell, or a list of cells (stacked with `StackedRNNCells`).
+        return_sequences: return the output of every step, not only the last.
+        return_state: also return the final states (a flat list).
+        go_backwards: read the sequence from the end; outputs come in that reversed order.
+        stateful: carry the final states of one batch into the next (fixed batch size);
+            `reset_state()` zeroes them.
+        unroll: unroll the generic loop in Python (short, fixed-length sequences only).
+        zero_output_for_mask: zeros instead of repeated outputs at masked steps.
+
+    Call arguments:
+        sequences: `(batch, time, features)`.
+        initial_state: list of `(batch, size)` tensors, one per state.
+        mask: `(batch, time)` booleans, True at real steps.
+        training: enables the cells' dropout.
+
+    Example:
+        >>> rnn = kerasrnn.RNN(kerasrnn.LSTMCell(16), return_sequences=True, return_state=True)
+        >>> y, h, c = rnn(np.zeros((2, 5, 8)))
+    """
+
+    def __init__(
+        self,
+        cell,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(cell, (list, tuple)):
+            cell = StackedRNNCells(list(cell))
+        if not hasattr(cell, "call") or not hasattr(cell, "state_size"):
+            raise ValueError(
+                "`cell` must have a `call` method and a `state_size` attribute. "
+                f"Received: cell={cell!r}"
+            )
+        self.cell = cell
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.go_backwards = go_backwards
+        self.stateful = stateful
+        self.unroll = unroll
+        self.zero_output_for_mask = zero_output_for_mask
+        self.supports_masking = True
+        self.input_spec = keras.InputSpec(ndim=3)
+        self.states = None
+
+    # -- shapes -------------------------------------------------------------------------------
+    @property
+    def state_sizes(self):
+        """Sizes of the flat list of states (stacked cells: every cell's states in order)."""
+        return [s for c in _cells_of(self.cell) for s in _flat_sizes(c)]
+
+    @property
+    def output_size(self):
+        return getattr(self.cell, "output_size", self.state_sizes[0])
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                "RNN expects inputs of shape (batch, time, features). "
+                f"Received: sequences.shape={tuple(sequences_shape)}"
+            )
+        if not self.cell.built:
+            self.cell.build((sequences_shape[0], sequences_shape[-1]))
+        if self.stateful:
+            batch = sequences_shape[0]
+            if batch is None:
+                raise ValueError(
+                    "A stateful RNN needs a fixed batch size: give the Input a `batch_size`. "
+                    f"Received: sequences.shape={tuple(sequences_shape)}"
+                )
+            self.states = [
+                self.add_weight(shape=(batch, s), initializer="zeros", trainable=False,
+                                name=f"state_{i}")
+                for i, s in enumerate(self.state_sizes)
+            ]
+        self.built = True
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, time = sequences_shape[0], sequences_shape[1]
+        out = (batch, time, self.output_size) if self.return_sequences else (batch, self.output_size)
+        if self.return_state:
+            return [out] + [(batch, s) for s in self.state_sizes]
+        return out
+
+    def compute_mask(self, sequences, mask=None):
+        mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+        if mask is None or not self.return_sequences:
+            return [None] * (1 + len(self.state_sizes)) if self.return_state else None
+        out_mask = ops.flip(mask, axis=1) if self.go_backwards else mask
+        if self.return_state:
+            return [out_mask] + [None] * len(self.state_sizes)
+        return out_mask
+
+    def reset_state(self):
+        for v in self.states or []:
+            v.assign(ops.zeros_like(v))
+
+    reset_states = reset_state
+
+    # -- running ------------------------------------------------------------------------------
+    def _initial_states(self, batch, dtype, initial_state):
+        sizes = self.state_sizes
+        if initial_state is None:
+            if self.stateful:
+                return [ops.convert_to_tensor(v) for v in self.states]
+            return [ops.zeros((batch, s), dtype=dtype) for s in sizes]
+        initial_state = _as_list(initial_state)
+        if len(initial_state) != len(sizes):
+            raise ValueError(
+                f"`initial_state` must be a list of {len(sizes)} tensors of sizes {sizes}. "
+                f"Received: {len(initial_state)} tensors"
+            )
+        states = []
+        for i, (s, size) in enumerate(zip(initial_state, sizes)):
+            s = ops.cast(s, dtype)
+            if len(s.shape) != 2 or (s.shape[-1] is not None and s.shape[-1] != size):
+                raise ValueError(
+                    f"`initial_state[{i}]` must have shape (batch, {size}). "
+                    f"Received: initial_state[{i}].shape={tuple(s.shape)}"
+                )
+            states.append(s)
+        return states
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if len(sequences.shape) != 3:
+            raise ValueError(
+                "RNN expects inputs of shape (batch, time, features). "
+                f"Received: sequences.shape={tuple(sequences.shape)}"
+            )
+        mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+        states = self._initial_states(ops.shape(sequences)[0], sequences.dtype, initial_state)
+        x = ops.transpose(sequences, (1, 0, 2))  # (T, B, F): the loops run over axis 0
+        m = None
+        if mask is not None:
+            m = ops.transpose(ops.cast(mask, x.dtype), (1, 0))[..., None]  # (T, B, 1)
+        if self.go_backwards:
+            x = ops.flip(x, axis=0)
+            m = None if m is None else ops.flip(m, axis=0)
+
+        outputs, states = self._run_fused(x, states, m, training)
+        if outputs is None:
+            outputs, states = self._run_generic(x, states, m, training)
+        if m is not None and not self.zero_output_for_mask:
+            # Before a row's first valid step there is no previous output to repeat: zeros.
+            seen = ops.cumsum(m, axis=0) > 0.5
+            outputs = ops.where(seen, outputs, ops.zeros_like(outputs))
+
+        if self.stateful:
+            for v, s in zip(self.states, states):
+                v.assign(ops.cast(s, v.dtype))
+        output = ops.transpose(outputs, (1, 0, 2)) if self.return_sequences else outputs[-1]
+        if self.return_state:
+            return [output] + list(states)
+        return output
+
+    def _run_fused(self, x, states, m, training):
+        cells = _cells_of(self.cell)
+        if self.unroll or not all(isinstance(c, _BaseCell) for c in cells):
+            return None, None
+        new_states, i = [], 0
+        for cell in cells:
+            n = len(_flat_sizes(cell))
+            input_mask, rec_mask = cell.dropout_masks(x[0], training)
+            spec = cell.fused_spec(m, rec_mask, self.zero_output_for_mask, unroll=2)
+            if spec is None:
+                return None, None
+            x_in = x if input_mask is None else x * input_mask[None]
+            x, cell_states = cell.fused_sequence(x_in, states[i : i + n], spec)
+            new_states += cell_states
+            i += n
+        return x, new_states
+
+    def _run_generic(self, x, states, m, training):
+        cells = _cells_of(self.cell)
+        masks = []
+        for c in cells:
+            masks.append(c.dropout_masks(x[0], training) if isinstance(c, _BaseCell) else None)
+            if isinstance(c, _BaseCell):
+                c._step_masks = masks[-1]
+        try:
+            return self._generic_loop(x, states, m, training)
+        finally:
+            for c in cells:
+                if isinstance(c, _BaseCell):
+                    c._step_masks = None
+
+    def _nest(self, flat):
+        """Flat state list -> the structure the cell's `call` expects."""
+        if isinstance(self.cell, StackedRNNCells):
+            nested, i = [], 0
+            for c in self.cell.cells:
+                n = len(_flat_sizes(c))
+                nested.append(flat[i : i + n])
+                i += n
+            return nested
+        if isinstance(self.cell.state_size, (list, tuple)):
+            return list(flat)
+        return flat[0]
+
+    def _generic_loop(self, x, states, m, training):
+        kwargs = {"training": training} if _takes_training(self.cell) else {}
+        n = len(states)
+        zero_out = ops.zeros((ops.shape(x)[1], self.output_size), dtype=x.dtype)
+
+        def step(carry, xs):
+            old, prev_out = list(carry[:n]), carry[n]
+            out, new = self.cell(xs[0], self._nest(old), **kwargs)
+            new = [t for s in _as_list(new) for t in _as_list(s)]
+            if m is not None:
+                mt = xs[1] > 0.5
+                new = [ops.where(mt, a, b) for a, b in zip(new, old)]
+                out = ops.where(mt, out, ops.zeros_like(out) if self.zero_output_for_mask else prev_out)
+            return tuple(new) + (out,), (out,)
+
+        xs = (x,) if m is None else (x, m)
+        carry = tuple(states) + (zero_out,)
+        if self.unroll:
+            outs = []
+            for t in range(x.shape[0]):
+                carry, (out,) = step(carry, tuple(a[t] for a in xs))
+                outs.append(out)
+            return ops.stack(outs), list(carry[:n])
+        carry, (outs,) = _scan.scan(step, carry, xs, n_ys=1, unroll=1)
+        return outs, list(carry[:n])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "cell": keras.saving.serialize_keras_object(self.cell),
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["cell"] = keras.saving.deserialize_keras_object(config["cell"])
+        return cls(**config)
+
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+@_register
+class Bidirectional(keras.layers.Layer):
+    """Runs a recurrent layer forwards and a copy of it backwards, and merges the two.
+
+    The backward layer has its own weights (a copy of `layer`'s config with `go_backwards`
+    flipped, or `backward_layer`). Its outputs are re-reversed before merging, so step t of
+    the result sees the whole sequence. With a right-padded mask each direction starts or
+    ends at the row's own last real token; padded steps never reach the real ones.
+
+    Args:
+        layer: a `kerasrnn.RNN` (or a convenience layer with `num_layers=1`).
+        merge_mode: "concat" (default), "sum", "mul", "ave", or None (a list of both).
+        backward_layer: optional layer for the backward direction.
+
+    Call arguments:
+        inputs: `(batch, time, features)`; initial_state: forward states then backward
+        states; mask: `(batch, time)`; training: enables dropout.
+
+    Returns the merged output, then (with `return_state`) forward then backward states.
+
+    Example:
+        >>> bi = kerasrnn.Bidirectional(kerasrnn.RNN(kerasrnn.GRUCell(8), return_sequences=True))
+        >>> bi(np.zeros((2, 5, 3))).shape
+        (2, 5, 16)
+    """
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
+        super().__init__(**kwargs)
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(
+                f"`merge_mode` must be one of {_MERGE_MODES}. Received: merge_mode={merge_mode!r}"
+            )
+        if not isinstance(layer, keras.layers.Layer) or not hasattr(layer, "go_backwards"):
+            raise ValueError(
+                f"`layer` must be a recurrent layer with `go_backwards`. Received: layer={layer!r}"
+            )
+        self.forward_layer = layer
+        if backward_layer is None:
+            config = layer.get_config()
+            config["go_backwards"] = not layer.go_backwards
+            config["name"] = "backward_" + layer.name
+            backward_layer = layer.__class__.from_config(config)
+        elif backward_layer.return_sequences != layer.return_sequences:
+            raise ValueError(
+                "`backward_layer` must have the same `return_sequences` as `layer`. Received: "
+                f"return_sequences={layer.return_sequences} and {backward_layer.return_sequences}"
+            )
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        self.supports_masking = True
+        self.go_backwards = False
+
+    @property
+    def state_sizes(self):
+        return self.forward_layer.state_sizes + self.backward_layer.state_sizes
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        self.forward_layer.build(sequences_shape)
+        self.backward_layer.build(sequences_shape)
+        self.built = True
+
+    def _merge(self, y_f, y_b):
+        if self.merge_mode == "concat":
+            return ops.concatenate([y_f, y_b], axis=-1)
+        if self.merge_mode == "sum":
+            return y_f + y_b
+        if self.merge_mode == "mul":
+            return y_f * y_b
+        if self.merge_mode == "ave":
+            return (y_f + y_b) / 2
+        return [y_f, y_b]
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        f = self.forward_layer.compute_output_shape(sequences_shape)
+        out = f[0] if self.return_state else f
+        if self.merge_mode == "concat":
+            out = tuple(out[:-1]) + (2 * out[-1],)
+        outs = [out, out] if self.merge_mode is None else [out]
+        if self.return_state:
+            batch = sequences_shape[0]
+            return outs + [(batch, s) for s in self.state_sizes]
+        return outs if self.merge_mode is None else out
+
+    def compute_mask(self, sequences, mask=None):
+        mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+        out_mask = mask if self.return_sequences else None
+        outs = [out_mask, out_mask] if self.merge_mode is None else [out_mask]
+        if self.return_state:
+            return outs + [None] * len(self.state_sizes)
+        return outs if self.merge_mode is None else out_mask
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        f_init = b_init = None
+        if initial_state is not None:
+            initial_state = _as_list(initial_state)
+            n_f = len(self.forward_layer.state_sizes)
+            if len(initial_state) != len(self.state_sizes):
+                raise ValueError(
+                    f"`initial_state` must hold {len(self.state_sizes)} tensors: the forward "
+                    f"layer's {n_f} states, then the backward layer's. "
+                    f"Received: {len(initial_state)} tensors"
+                )
+            f_init, b_init = initial_state[:n_f], initial_state[n_f:]
+        kwargs = {"mask": mask, "training": training}
+        y_f = self.forward_layer(sequences, initial_state=f_init, **kwargs)
+        y_b = self.backward_layer(sequences, initial_state=b_init, **kwargs)
+        states = []
+        if self.return_state:
+            states = list(y_f[1:]) + list(y_b[1:])
+            y_f, y_b = y_f[0], y_b[0]
+        if self.return_sequences:
+            y_b = ops.flip(y_b, axis=1)
+        y = self._merge(y_f, y_b)
+        if self.return_state:
+            return (y if isinstance(y, list) else [y]) + states
+        return y
+
+    def get_config(self):
+        ser = keras.saving.serialize_keras_object
+        return {
+            **super().get_config(),
+            "layer": ser(self.forward_layer),
+            "backward_layer": ser(self.backward_layer),
+            "merge_mode": self.merge_mode,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        des = keras.saving.deserialize_keras_object
+        config["layer"] = des(config["layer"])
+        config["backward_layer"] = des(config["backward_layer"])
+        return cls(**config)
