@@ -405,8 +405,9 @@ class GRUCell(_BaseCell):
 
 
 def _value(variable):
-    # A plain tensor, not a variable: tf.custom_gradient rejects variables read inside it.
-    return None if variable is None else ops.convert_to_tensor(variable)
+    # A tensor read outside the custom-gradient function: on TF, a variable read inside it
+    # would be treated as a captured variable (convert_to_tensor returns the variable itself).
+    return None if variable is None else ops.copy(variable)
 
 
 def _flat_sizes(cell):

@@ -15,6 +15,11 @@ def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+def _output_size(cell):
+    size = getattr(cell, "output_size", None)
+    return size if size is not None else _flat_sizes(cell)[0]
+
+
 def _cells_of(cell):
     return cell.cells if isinstance(cell, StackedRNNCells) else [cell]
 
@@ -93,7 +98,7 @@ class RNN(keras.layers.Layer):
 
     @property
     def output_size(self):
-        return getattr(self.cell, "output_size", self.state_sizes[0])
+        return _output_size(self.cell)
 
     def build(self, sequences_shape, initial_state_shape=None):
         if len(sequences_shape) != 3:
@@ -179,9 +184,8 @@ class RNN(keras.layers.Layer):
             x = ops.flip(x, axis=0)
             m = None if m is None else ops.flip(m, axis=0)
 
-        outputs, states = self._run_fused(x, states, m, training)
-        if outputs is None:
-            outputs, states = self._run_generic(x, states, m, training)
+        fused = self._run_fused(x, states, m, training)
+        outputs, states = fused if fused else self._run_generic(x, states, m, training)
         if m is not None and not self.zero_output_for_mask:
             # Before a row's first valid step there is no previous output to repeat: zeros.
             seen = ops.cumsum(m, axis=0) > 0.5
@@ -198,14 +202,14 @@ class RNN(keras.layers.Layer):
     def _run_fused(self, x, states, m, training):
         cells = _cells_of(self.cell)
         if self.unroll or not all(isinstance(c, _BaseCell) for c in cells):
-            return None, None
+            return None
         new_states, i = [], 0
         for cell in cells:
             n = len(_flat_sizes(cell))
             input_mask, rec_mask = cell.dropout_masks(x[0], training)
             spec = cell.fused_spec(m, rec_mask, self.zero_output_for_mask, unroll=2)
             if spec is None:
-                return None, None
+                return None
             x_in = x if input_mask is None else x * input_mask[None]
             x, cell_states = cell.fused_sequence(x_in, states[i : i + n], spec)
             new_states += cell_states
@@ -242,7 +246,7 @@ class RNN(keras.layers.Layer):
     def _generic_loop(self, x, states, m, training):
         kwargs = {"training": training} if _takes_training(self.cell) else {}
         n = len(states)
-        zero_out = ops.zeros((ops.shape(x)[1], self.output_size), dtype=x.dtype)
+        zero_out = ops.zeros((ops.shape(x)[1], _output_size(self.cell)), dtype=x.dtype)
 
         def step(carry, xs):
             old, prev_out = list(carry[:n]), carry[n]
@@ -294,7 +298,8 @@ class Bidirectional(keras.layers.Layer):
     The backward layer has its own weights (a copy of `layer`'s config with `go_backwards`
     flipped, or `backward_layer`). Its outputs are re-reversed before merging, so step t of
     the result sees the whole sequence. With a right-padded mask each direction starts or
-    ends at the row's own last real token; padded steps never reach the real ones.
+    ends at the row's own last real token; padded steps never reach the real ones, and with
+    `return_sequences` both directions output zeros there (`zero_output_for_mask` is set).
 
     Args:
         layer: a `kerasrnn.RNN` (or a convenience layer with `num_layers=1`).
@@ -335,6 +340,11 @@ class Bidirectional(keras.layers.Layer):
                 f"return_sequences={layer.return_sequences} and {backward_layer.return_sequences}"
             )
         self.backward_layer = backward_layer
+        # Padded steps give zeros in both directions (as Keras does), so a merged output never
+        # mixes a real state of one direction with a repeated one of the other.
+        for sub in (self.forward_layer, self.backward_layer):
+            if hasattr(sub, "zero_output_for_mask"):
+                sub.zero_output_for_mask = sub.return_sequences
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state

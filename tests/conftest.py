@@ -1,0 +1,62 @@
+"""Shared helpers: the backend's autodiff, used as the gradient oracle in the tests."""
+
+import keras
+import numpy as np
+import pytest
+
+
+def gradients(layer, loss_fn, x, **call_kwargs):
+    """Loss value and gradients of `loss_fn(layer(x, **call_kwargs))` w.r.t. x and the weights.
+
+    Returns (loss, dx, [d weight for weight in layer.trainable_weights]) as numpy arrays.
+    """
+    backend = keras.backend.backend()
+    x = np.asarray(x, dtype="float32")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            loss = loss_fn(layer(xt, **call_kwargs))
+        grads = tape.gradient(loss, [xt] + [w.value for w in layer.trainable_weights])
+        grads = [np.zeros(w.shape) if g is None else np.asarray(g) for g, w in
+                 zip(grads, [xt] + layer.trainable_weights)]
+        return float(loss), grads[0], grads[1:]
+    if backend == "jax":
+        import jax
+
+        trainable = [w.value for w in layer.trainable_variables]
+        non_trainable = [w.value for w in layer.non_trainable_variables]
+
+        def f(xv, tv):
+            out, _ = layer.stateless_call(tv, non_trainable, xv, **call_kwargs)
+            return loss_fn(out)
+
+        loss, (dx, dw) = jax.value_and_grad(f, argnums=(0, 1))(x, trainable)
+        return float(loss), np.asarray(dx), [np.asarray(g) for g in dw]
+    pytest.skip(f"no gradient oracle for backend {backend}")
+
+
+def weighted_sum_loss(outputs):
+    """A loss that touches every output and state with distinct weights, so no gradient is
+    trivially symmetric."""
+    outputs = keras.tree.flatten(outputs)
+    total = 0.0
+    for k, o in enumerate(outputs):
+        w = keras.ops.cos(keras.ops.arange(keras.ops.size(o), dtype="float32") * (0.37 + k))
+        total = total + keras.ops.sum(keras.ops.reshape(o, (-1,)) * w)
+    return total
+
+
+def assert_close(a, b, atol=1e-5, what=""):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape, f"{what}: shapes {a.shape} != {b.shape}"
+    diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+    assert np.all(np.isfinite(a)), f"{what}: non-finite values"
+    assert diff <= atol, f"{what}: max abs diff {diff} > {atol}"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
