@@ -8,8 +8,9 @@ recurrent layers built on it slower than Keras' own (see the README's benchmark 
 `scan(fn, carry, xs, n_ys, reverse=False, unroll=2)`:
     fn(carry, x_t) -> (new_carry, y_t); `carry` is a tuple of tensors, `xs` a tuple of
     time-major tensors `(T, ...)`, `y_t` a tuple of tensors. Returns `(final_carry, ys)` with
-    `ys` (`n_ys` tensors of the carry's dtype) stacked along a new leading time axis. With `reverse=True` the loop runs from
-    t = T-1 down to 0 and `ys[t]` still belongs to step t.
+    `ys` (`n_ys` tensors of the carry's dtype) stacked along a new leading time axis.
+    With `reverse=True` the loop runs from t = T-1 down to 0 and `ys[t]` still belongs to
+    step t.
 
 Backends: JAX uses `jax.lax.scan`; TensorFlow a `tf.while_loop` over TensorArrays, unrolled by
 hand; any other backend falls back to `keras.ops.scan`. All are differentiable.

@@ -222,7 +222,8 @@ class SimpleRNNCell(_BaseCell):
 
     def fused_sequence(self, x, states, spec):
         out, h = fused.simple_rnn_sequence(
-            x, states[0], _value(self.kernel), _value(self.recurrent_kernel), _value(self.bias), spec
+            x, states[0], _value(self.kernel), _value(self.recurrent_kernel), _value(self.bias),
+            spec,
         )
         return out, [h]
 
@@ -439,7 +440,9 @@ class StackedRNNCells(keras.layers.Layer):
     def __init__(self, cells, **kwargs):
         super().__init__(**kwargs)
         if not cells:
-            raise ValueError(f"`cells` must be a non-empty list of cells. Received: cells={cells!r}")
+            raise ValueError(
+                f"`cells` must be a non-empty list of cells. Received: cells={cells!r}"
+            )
         for cell in cells:
             if not hasattr(cell, "call") or not hasattr(cell, "state_size"):
                 raise ValueError(
@@ -479,7 +482,8 @@ class StackedRNNCells(keras.layers.Layer):
         new_states = []
         for cell, cell_states in zip(self.cells, states):
             single = not isinstance(cell.state_size, (list, tuple))
-            cell_states = list(cell_states) if isinstance(cell_states, (list, tuple)) else [cell_states]
+            if not isinstance(cell_states, (list, tuple)):
+                cell_states = [cell_states]
             kwargs = {"training": training} if _takes_training(cell) else {}
             inputs, cell_new = cell(inputs, cell_states[0] if single else cell_states, **kwargs)
             new_states.append(list(cell_new) if isinstance(cell_new, (list, tuple)) else [cell_new])

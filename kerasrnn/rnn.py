@@ -87,7 +87,6 @@ class RNN(keras.layers.Layer):
         self.unroll = unroll
         self.zero_output_for_mask = zero_output_for_mask
         self.supports_masking = True
-        self.input_spec = keras.InputSpec(ndim=3)
         self.states = None
 
     # -- shapes -------------------------------------------------------------------------------
@@ -124,7 +123,8 @@ class RNN(keras.layers.Layer):
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, time = sequences_shape[0], sequences_shape[1]
-        out = (batch, time, self.output_size) if self.return_sequences else (batch, self.output_size)
+        out = (batch, time) if self.return_sequences else (batch,)
+        out = out + (self.output_size,)
         if self.return_state:
             return [out] + [(batch, s) for s in self.state_sizes]
         return out
@@ -140,7 +140,7 @@ class RNN(keras.layers.Layer):
 
     def reset_state(self):
         for v in self.states or []:
-            v.assign(ops.zeros_like(v))
+            v.assign(ops.zeros(v.shape, v.dtype))
 
     reset_states = reset_state
 
@@ -255,7 +255,8 @@ class RNN(keras.layers.Layer):
             if m is not None:
                 mt = xs[1] > 0.5
                 new = [ops.where(mt, a, b) for a, b in zip(new, old)]
-                out = ops.where(mt, out, ops.zeros_like(out) if self.zero_output_for_mask else prev_out)
+                kept = ops.zeros_like(out) if self.zero_output_for_mask else prev_out
+                out = ops.where(mt, out, kept)
             return tuple(new) + (out,), (out,)
 
         xs = (x,) if m is None else (x, m)
@@ -354,6 +355,10 @@ class Bidirectional(keras.layers.Layer):
     @property
     def state_sizes(self):
         return self.forward_layer.state_sizes + self.backward_layer.state_sizes
+
+    def reset_state(self):
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
 
     def build(self, sequences_shape, initial_state_shape=None):
         self.forward_layer.build(sequences_shape)

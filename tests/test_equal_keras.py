@@ -204,3 +204,31 @@ def test_unroll_equals_keras(rng):
     randomize(theirs, rng)
     ours.set_weights(theirs.get_weights())
     check_pair(theirs, ours, x, make_mask("right"))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_convenience_stack_equals_keras_layers(bidirectional, rng):
+    """kerasrnn.LSTM(num_layers=2) equals two Keras LSTM layers (each maybe Bidirectional)."""
+
+    def wrap(layer):
+        return keras.layers.Bidirectional(layer) if bidirectional else layer
+
+    inputs = keras.Input((T, F))
+    y = wrap(keras.layers.LSTM(H, return_sequences=True))(inputs)
+    y = wrap(keras.layers.LSTM(H, return_sequences=True))(y)
+    theirs = keras.Model(inputs, y)
+    ours = kerasrnn.LSTM(H, num_layers=2, bidirectional=bidirectional, return_sequences=True)
+    x = rng.normal(size=(B, T, F)).astype("float32")
+    ours(x)
+    randomize(theirs, rng)
+    ours.set_weights(theirs.get_weights())
+    check_pair(theirs, ours, x)
+
+
+def test_single_layer_convenience_has_keras_weights(rng):
+    theirs, ours = keras.layers.GRU(H, reset_after=False), kerasrnn.GRU(H, reset_after=False)
+    x = rng.normal(size=(B, T, F)).astype("float32")
+    theirs(x), ours(x)
+    randomize(ours, rng)
+    theirs.set_weights(ours.get_weights())
+    check_pair(theirs, ours, x, make_mask("right"))
