@@ -95,3 +95,14 @@ def scan(fn, carry, xs, n_ys, reverse=False, unroll=2):
     if backend == "jax":
         return _jax_scan(fn, tuple(carry), tuple(xs), reverse, unroll)
     return _ops_scan(fn, tuple(carry), tuple(xs), reverse, unroll)
+
+
+def compiled(fn):
+    """`fn` compiled whole where that pays: on TensorFlow with XLA (`jit_compile=True`; Keras'
+    default `compile()` leaves TF on CPU uncompiled, and op-by-op dispatch dominates a
+    recurrent loop); JAX already compiles the surrounding step, so `fn` is returned as is."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True, autograph=False)
+    return fn

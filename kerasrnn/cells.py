@@ -153,13 +153,13 @@ class _BaseCell(keras.layers.Layer):
             h_prev = h_prev * rec_mask
         return inputs, h_prev
 
-    def fused_spec(self, mask, rec_mask, zero_output, unroll):
+    def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True):
         """A `fused._Spec` when this cell can run on the fast path, else None."""
         act = _activation_name(self.activation)
         ract = _activation_name(getattr(self, "recurrent_activation", self.activation))
         if act not in fused.FUNCTIONS or ract not in fused.FUNCTIONS:
             return None
-        return fused._Spec(mask, rec_mask, zero_output, act, ract, unroll)
+        return fused._Spec(mask, rec_mask, zero_output, act, ract, unroll, training)
 
     def get_config(self):
         ser = keras.saving.serialize_keras_object

@@ -77,8 +77,11 @@ def _unpack_upstream(args, n):
 class _Spec:
     """Flags and optional tensors of one kernel call, so each kernel's signature stays short."""
 
-    def __init__(self, mask, rec_mask, zero_output, activation, recurrent_activation, unroll):
+    def __init__(
+        self, mask, rec_mask, zero_output, activation, recurrent_activation, unroll, training
+    ):
         self.mask = mask
+        self.training = training
         self.rec_mask = rec_mask
         self.zero_output = zero_output
         self.act, self.dact = FUNCTIONS[activation], DERIVATIVES[activation]
@@ -124,18 +127,46 @@ def _weight_grads(x, dz, kernel, bias_grad_needed):
     return dx, dw, db
 
 
+def _parse(args, n_states, use_bias, spec):
+    """args = [x, *states, kernel, recurrent_kernel, (bias), (mask), (rec_mask)]."""
+    x, states = args[0], tuple(args[1 : 1 + n_states])
+    w, u = args[1 + n_states], args[2 + n_states]
+    b = args[3 + n_states] if use_bias else None
+    mask, rm = spec.unpack_extras(args[3 + n_states + use_bias :])
+    return x, states, w, u, b, _bool(mask), rm
+
+
+def _launch(run, make_step, x, states, kernel, recurrent_kernel, bias, spec):
+    """Calls the kernel `run` (forward with saves -> (outputs, grad)) with a custom gradient.
+
+    At inference (`spec.training=False`) a lean forward loop that saves nothing runs instead;
+    if it is differentiated after all, its gradient recomputes `run` and applies its backward.
+    """
+    use_bias = bias is not None
+    args = [x, *states, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
+    if spec.training:
+        return _scan.compiled(ops.custom_gradient(run))(*args)
+
+    n_states = len(states)
+
+    def lean(*args):
+        x, init, w, u, b, m, rm = _parse(args, n_states, use_bias, spec)
+        step = make_step(w, u, b, rm, m, False)
+        final, (hs,) = _scan.scan(step, init, _masked_xs((x,), m), n_ys=1, unroll=spec.unroll)
+
+        def grad(*upstream, **kwargs):
+            return run(*args)[1](*upstream)
+
+        return (spec.output(hs, m),) + tuple(final), grad
+
+    return _scan.compiled(ops.custom_gradient(lean))(*args)
+
+
 def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
     """LSTM over a whole sequence. `bias` may be None (use_bias=False)."""
     use_bias = bias is not None
-    args = [x, h0, c0, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
 
-    @ops.custom_gradient
-    def run(*args):
-        x, h0, c0, w, u = args[:5]
-        b = args[5] if use_bias else None
-        mask, rm = spec.unpack_extras(args[5 + use_bias :])
-        m = _bool(mask)
-
+    def make_step(w, u, b, rm, m, save):
         def step(carry, xs):
             h, c = carry
             z = ops.matmul(xs[0], w) + ops.matmul(_recurrent_in(h, rm), u)
@@ -148,12 +179,18 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
             h_new = o * spec.act(c_new)
             mt = xs[1] if m is not None else None
             h_new, c_new = _keep(mt, h_new, h), _keep(mt, c_new, c)
+            if not save:
+                return (h_new, c_new), (h_new,)
             return (h_new, c_new), (ops.concatenate([i, f, g, o], axis=-1), h_new, c_new)
 
-        (h_t, c_t), (gates, hs, cs) = _scan.scan(
-            step, (h0, c0), _masked_xs((x,), m), n_ys=3, unroll=spec.unroll
-        )
+        return step
 
+    def run(*args):
+        x, (h0, c0), w, u, b, m, rm = _parse(args, 2, use_bias, spec)
+        (h_t, c_t), (gates, hs, cs) = _scan.scan(
+            make_step(w, u, b, rm, m, True), (h0, c0), _masked_xs((x,), m), n_ys=3,
+            unroll=spec.unroll,
+        )
         def grad(*upstream, **kwargs):
             d_out, dh_t, dc_t = _unpack_upstream(upstream, 3)
             d_out = spec.output_grad(d_out, m)
@@ -195,21 +232,15 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
 
         return (spec.output(hs, m), h_t, c_t), grad
 
-    return run(*args)
+    return _launch(run, make_step, x, (h0, c0), kernel, recurrent_kernel, bias, spec)
 
 
 def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
     """GRU over a whole sequence, either form. `bias`: (2, 3H) if reset_after else (3H,)."""
     use_bias = bias is not None
-    args = [x, h0, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
+    units = ops.shape(h0)[-1]
 
-    @ops.custom_gradient
-    def run(*args):
-        x, h0, w, u = args[:4]
-        b = args[4] if use_bias else None
-        mask, rm = spec.unpack_extras(args[4 + use_bias :])
-        m = _bool(mask)
-        units = ops.shape(h0)[-1]
+    def make_step(w, u, b, rm, m, save):
         b_in, b_rec = (b[0], b[1]) if (use_bias and reset_after) else (b, None)
         u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
 
@@ -234,12 +265,19 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
                 hh = spec.act(xz_h + rz_h)
             h_new = hh + z * (h - hh)
             h_new = _keep(xs[1] if m is not None else None, h_new, h)
+            if not save:
+                return (h_new,), (h_new,)
             return (h_new,), (ops.concatenate([z, r, hh], axis=-1), rz_h, h_new)
 
-        (h_t,), (gates, rzh, hs) = _scan.scan(
-            step, (h0,), _masked_xs((x,), m), n_ys=3, unroll=spec.unroll
-        )
+        return step
 
+    def run(*args):
+        x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
+        u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
+        (h_t,), (gates, rzh, hs) = _scan.scan(
+            make_step(w, u, b, rm, m, True), (h0,), _masked_xs((x,), m), n_ys=3,
+            unroll=spec.unroll,
+        )
         def grad(*upstream, **kwargs):
             d_out, dh_t = _unpack_upstream(upstream, 2)
             d_out = spec.output_grad(d_out, m)
@@ -297,21 +335,14 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
 
         return (spec.output(hs, m), h_t), grad
 
-    return run(*args)
+    return _launch(run, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)
 
 
 def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
     """Elman RNN over a whole sequence. `bias` may be None (use_bias=False)."""
     use_bias = bias is not None
-    args = [x, h0, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
 
-    @ops.custom_gradient
-    def run(*args):
-        x, h0, w, u = args[:4]
-        b = args[4] if use_bias else None
-        mask, rm = spec.unpack_extras(args[4 + use_bias :])
-        m = _bool(mask)
-
+    def make_step(w, u, b, rm, m, save):
         def step(carry, xs):
             (h,) = carry
             a = ops.matmul(xs[0], w) + ops.matmul(_recurrent_in(h, rm), u)
@@ -320,8 +351,14 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
             h_new = _keep(xs[1] if m is not None else None, spec.act(a), h)
             return (h_new,), (h_new,)
 
-        (h_t,), (hs,) = _scan.scan(step, (h0,), _masked_xs((x,), m), n_ys=1, unroll=spec.unroll)
+        return step
 
+    def run(*args):
+        x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
+        (h_t,), (hs,) = _scan.scan(
+            make_step(w, u, b, rm, m, True), (h0,), _masked_xs((x,), m), n_ys=1,
+            unroll=spec.unroll,
+        )
         def grad(*upstream, **kwargs):
             d_out, dh_t = _unpack_upstream(upstream, 2)
             d_out = spec.output_grad(d_out, m)
@@ -345,4 +382,4 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
 
         return (spec.output(hs, m), h_t), grad
 
-    return run(*args)
+    return _launch(run, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)

@@ -207,7 +207,7 @@ class RNN(keras.layers.Layer):
         for cell in cells:
             n = len(_flat_sizes(cell))
             input_mask, rec_mask = cell.dropout_masks(x[0], training)
-            spec = cell.fused_spec(m, rec_mask, self.zero_output_for_mask, unroll=2)
+            spec = cell.fused_spec(m, rec_mask, self.zero_output_for_mask, 2, bool(training))
             if spec is None:
                 return None
             x_in = x if input_mask is None else x * input_mask[None]

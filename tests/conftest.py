@@ -12,6 +12,9 @@ def gradients(layer, loss_fn, x, **call_kwargs):
     """
     backend = keras.backend.backend()
     x = np.asarray(x, dtype="float32")
+    # training=True selects kerasrnn's fused kernels with hand-written gradients; with
+    # training=False kerasrnn runs a lean forward loop and autodiff differentiates it.
+    call_kwargs.setdefault("training", True)
     if backend == "tensorflow":
         import tensorflow as tf
 

@@ -56,13 +56,13 @@ class WithInitialState(keras.layers.Layer):
         rng = np.random.default_rng(seed)
         self.projections = [rng.normal(size=(F, units)).astype("float32") for _ in range(n_states)]
 
-    def call(self, x, mask=None):
+    def call(self, x, mask=None, training=False):
         init = [keras.ops.tanh(keras.ops.matmul(x[:, 0, :], p)) for p in self.projections]
-        return self.rnn(x, initial_state=init, mask=mask)
+        return self.rnn(x, initial_state=init, mask=mask, training=training)
 
 
-def check_pair(theirs, ours, x, mask=None, atol=1e-5):
-    kwargs = {} if mask is None else {"mask": mask}
+def check_pair(theirs, ours, x, mask=None, atol=1e-5, training=True):
+    kwargs = {"training": training} if mask is None else {"mask": mask, "training": training}
     out_k, out_o = theirs(x, **kwargs), ours(x, **kwargs)
     out_k = out_k if isinstance(out_k, (list, tuple)) else [out_k]
     out_o = out_o if isinstance(out_o, (list, tuple)) else [out_o]
@@ -92,6 +92,8 @@ CASES = [
     dict(return_sequences=True, return_state=True, mask="full_row"),
     dict(return_sequences=True, initial_state=True),
     dict(return_state=True, go_backwards=True, initial_state=True, mask="right"),
+    # training=False: kerasrnn's lean inference loop, differentiated by autodiff
+    dict(return_sequences=True, return_state=True, mask="holes", training=False),
 ]
 
 
@@ -102,6 +104,7 @@ def test_layer_equals_keras(kind, case, rng):
     case = dict(case)
     mask_kind = case.pop("mask", None)
     with_init = case.pop("initial_state", False)
+    training = case.pop("training", True)
     keras_layer, _, our_cell, cell_kw = CELLS[kind]
     theirs = keras_layer(H, **cell_kw, **case)
     ours = kerasrnn.RNN(our_cell(H, **cell_kw), **case)
@@ -112,7 +115,8 @@ def test_layer_equals_keras(kind, case, rng):
     if with_init:
         n = 2 if kind == "lstm" else 1
         theirs, ours = WithInitialState(theirs, n, H), WithInitialState(ours, n, H)
-    check_pair(theirs, ours, x, None if mask_kind is None else make_mask(mask_kind))
+    mask = None if mask_kind is None else make_mask(mask_kind)
+    check_pair(theirs, ours, x, mask, training=training)
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])

@@ -1,0 +1,187 @@
+"""Speed of kerasrnn's recurrent layers against Keras' own (and torch's, when installed).
+
+    python benchmarks/layers.py                       # both backends, one table each
+    python benchmarks/layers.py --backends jax --rounds 5
+
+Training = `model.fit` steps (Adam, MSE on the last output, default `compile()` settings);
+inference = `model.predict_on_batch`. Batch 64, 100 steps, 128 features, 256 units, and a
+variant whose batch is right-padded (lengths 50..100, `Masking` layer). The machine is shared
+and has slow phases, so variants run interleaved (A B C A B C ...) and each keeps its fastest
+round; ratios are to `keras.layers.<LSTM|GRU>` in the same run.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+BATCH, STEPS, FEATURES, UNITS = 64, 100, 128, 256
+
+
+def _data(masked, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+    if masked:
+        lengths = rng.integers(STEPS // 2, STEPS + 1, size=BATCH)
+        x[np.arange(STEPS)[None, :] >= lengths[:, None]] = 0.0
+    y = rng.normal(size=(BATCH, UNITS)).astype("float32")
+    return x, y
+
+
+def _keras_model(kind, impl, masked):
+    import keras
+
+    import kerasrnn
+
+    layers = {
+        "kerasrnn": lambda: (kerasrnn.LSTM if kind == "lstm" else kerasrnn.GRU)(UNITS),
+        "keras": lambda: (keras.layers.LSTM if kind == "lstm" else keras.layers.GRU)(UNITS),
+        "keras_rnn_cell": lambda: keras.layers.RNN(
+            (keras.layers.LSTMCell if kind == "lstm" else keras.layers.GRUCell)(UNITS)
+        ),
+    }
+    inputs = keras.Input((STEPS, FEATURES), batch_size=BATCH)
+    x = keras.layers.Masking(0.0)(inputs) if masked else inputs
+    model = keras.Model(inputs, layers[impl]()(x))
+    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    return model
+
+
+def _time_keras(model, x, y, train, steps):
+    import numpy as np
+
+    if train:
+        xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
+        start = time.perf_counter()
+        model.fit(xs, ys, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+    else:
+        start = time.perf_counter()
+        for _ in range(steps):
+            np.asarray(model.predict_on_batch(x))
+    return time.perf_counter() - start
+
+
+def _torch_runner(kind, masked):
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    rnn = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(FEATURES, UNITS, batch_first=True)
+    opt = torch.optim.Adam(rnn.parameters(), 1e-3)
+    x_np, y_np = _data(masked)
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    lengths = torch.from_numpy((x_np != 0).any(-1).sum(1))
+
+    def forward():
+        if masked:
+            packed = torch.nn.utils.rnn.pack_padded_sequence(
+                x, lengths, batch_first=True, enforce_sorted=False
+            )
+            _, state = rnn(packed)
+        else:
+            _, state = rnn(x)
+        h = state[0] if kind == "lstm" else state
+        return h[-1]
+
+    def run(train, steps):
+        start = time.perf_counter()
+        for _ in range(steps):
+            if train:
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(forward(), y).backward()
+                opt.step()
+            else:
+                with torch.no_grad():
+                    forward()
+        return time.perf_counter() - start
+
+    return run
+
+
+def run_backend(rounds, steps, kinds):
+    """Runs in a process whose KERAS_BACKEND is set; returns rows of results."""
+    import keras
+
+    impls = ["kerasrnn", "keras", "keras_rnn_cell"]
+    try:
+        import torch  # noqa: F401
+
+        impls.append("torch")
+    except ImportError:
+        pass
+    rows = []
+    for kind in kinds:
+        for masked in (False, True):
+            x, y = _data(masked)
+            runners = {}
+            for impl in impls:
+                if impl == "torch":
+                    runners[impl] = _torch_runner(kind, masked)
+                else:
+                    model = _keras_model(kind, impl, masked)
+                    runners[impl] = (
+                        lambda train, n, model=model: _time_keras(model, x, y, train, n)
+                    )
+            for train in (True, False):
+                best = {impl: float("inf") for impl in impls}
+                for impl in impls:  # warm-up: compilation and first-call costs
+                    runners[impl](train, 2)
+                for _ in range(rounds):
+                    for impl in impls:
+                        best[impl] = min(best[impl], runners[impl](train, steps))
+                for impl in impls:
+                    rows.append({
+                        "backend": keras.backend.backend(), "kind": kind, "masked": masked,
+                        "mode": "train" if train else "infer", "impl": impl,
+                        "tokens_per_s": BATCH * STEPS * steps / best[impl],
+                    })
+    return rows
+
+
+def print_table(rows):
+    backend = rows[0]["backend"]
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
+    print(f"\n### {backend} backend — tokens/s (ratio to keras.layers.LSTM/GRU)\n")
+    print("| layer | mode | " + " | ".join(impls) + " |")
+    print("|---|---|" + "---|" * len(impls))
+    groups = dict.fromkeys((r["kind"], r["masked"], r["mode"]) for r in rows)
+    for kind, masked, mode in groups:
+        sel = {r["impl"]: r["tokens_per_s"] for r in rows
+               if (r["kind"], r["masked"], r["mode"]) == (kind, masked, mode)}
+        base = sel["keras"]
+        cells = [f"{sel[i] / 1000:.0f}k ({sel[i] / base:.2f}×)" for i in impls]
+        label = kind.upper() + (" masked" if masked else "")
+        print(f"| {label} | {mode} | " + " | ".join(cells) + " |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="tensorflow,jax")
+    parser.add_argument("--kinds", default="lstm,gru")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=5, help="train/predict steps per round")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        rows = run_backend(args.rounds, args.steps, args.kinds.split(","))
+        print("ROWS " + json.dumps(rows))
+        return
+    for backend in args.backends.split(","):
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", "--rounds", str(args.rounds),
+             "--steps", str(args.steps), "--kinds", args.kinds],
+            env=env, capture_output=True, text=True,
+        )
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("ROWS ")]
+        if out.returncode != 0 or not lines:
+            print(out.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"benchmark on {backend} failed (exit {out.returncode})")
+        print_table(json.loads(lines[-1][5:]))
+
+
+if __name__ == "__main__":
+    main()
