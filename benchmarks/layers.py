@@ -123,7 +123,7 @@ def run_backend(rounds, steps, kinds):
                 else:
                     model = _keras_model(kind, impl, masked)
                     runners[impl] = (
-                        lambda train, n, model=model: _time_keras(model, x, y, train, n)
+                        lambda train, n, model=model, x=x, y=y: _time_keras(model, x, y, train, n)
                     )
             for train in (True, False):
                 best = {impl: float("inf") for impl in impls}

@@ -136,6 +136,17 @@ def _parse(args, n_states, use_bias, spec):
     return x, states, w, u, b, _bool(mask), rm
 
 
+def _compiled_backward(run):
+    """`run` whose backward pass is compiled too (TF does not compile the gradient of a
+    jit-compiled function that has a custom gradient)."""
+
+    def wrapped(*args):
+        outputs, grad = run(*args)
+        return outputs, lambda *upstream, **kwargs: _scan.compiled(grad)(*upstream)
+
+    return wrapped
+
+
 def _launch(run, make_step, x, states, kernel, recurrent_kernel, bias, spec):
     """Calls the kernel `run` (forward with saves -> (outputs, grad)) with a custom gradient.
 
@@ -145,7 +156,7 @@ def _launch(run, make_step, x, states, kernel, recurrent_kernel, bias, spec):
     use_bias = bias is not None
     args = [x, *states, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
     if spec.training:
-        return _scan.compiled(ops.custom_gradient(run))(*args)
+        return _scan.compiled(ops.custom_gradient(_compiled_backward(run)))(*args)
 
     n_states = len(states)
 
@@ -193,6 +204,7 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
         )
         def grad(*upstream, **kwargs):
             d_out, dh_t, dc_t = _unpack_upstream(upstream, 3)
+            u_t = ops.transpose(u)  # once, outside the reverse loop
             d_out = spec.output_grad(d_out, m)
             h_prev, c_prev = _shift(h0, hs), _shift(c0, cs)
 
@@ -214,7 +226,7 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
                     ],
                     axis=-1,
                 )
-                dh_prev = _recurrent_in(ops.matmul(dz, ops.transpose(u)), rm)
+                dh_prev = _recurrent_in(ops.matmul(dz, u_t), rm)
                 return (_add(dh_prev, dh_skip), _add(dc * f, dc_skip)), (dz,)
 
             (dh0, dc0), (dz,) = _scan.scan(
@@ -282,6 +294,8 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
             d_out, dh_t = _unpack_upstream(upstream, 2)
             d_out = spec.output_grad(d_out, m)
             h_prev = _shift(h0, hs)
+            # once, outside the reverse loop
+            u_t, u_h_t, u_zr_t = ops.transpose(u), ops.transpose(u_h), ops.transpose(u_zr)
 
             def back(carry, xs):
                 (dh,) = carry
@@ -294,13 +308,13 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
                 if reset_after:
                     da_r = da_h * rz_h * spec.dract(r)
                     d_rec = ops.concatenate([da_z, da_r, da_h * r], axis=-1)
-                    dhr = ops.matmul(d_rec, ops.transpose(u))
+                    dhr = ops.matmul(d_rec, u_t)
                 else:
-                    d_rh = ops.matmul(da_h, ops.transpose(u_h))
+                    d_rh = ops.matmul(da_h, u_h_t)
                     hr = _recurrent_in(h_p, rm)
                     da_r = d_rh * hr * spec.dract(r)
                     dhr = ops.matmul(
-                        ops.concatenate([da_z, da_r], axis=-1), ops.transpose(u_zr)
+                        ops.concatenate([da_z, da_r], axis=-1), u_zr_t
                     )
                     dhr = dhr + d_rh * r
                 dh_prev = _recurrent_in(dhr, rm) + dh * z
@@ -362,13 +376,14 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
         def grad(*upstream, **kwargs):
             d_out, dh_t = _unpack_upstream(upstream, 2)
             d_out = spec.output_grad(d_out, m)
+            u_t = ops.transpose(u)  # once, outside the reverse loop
 
             def back(carry, xs):
                 (dh,) = carry
                 d_o, h = xs[:2]
                 dh, dh_skip = _split_masked(xs[2] if m is not None else None, dh + d_o)
                 da = dh * spec.dact(h)
-                dh_prev = _recurrent_in(ops.matmul(da, ops.transpose(u)), rm)
+                dh_prev = _recurrent_in(ops.matmul(da, u_t), rm)
                 return (_add(dh_prev, dh_skip),), (da,)
 
             (dh0,), (da,) = _scan.scan(
