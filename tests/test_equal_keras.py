@@ -236,3 +236,27 @@ def test_single_layer_convenience_has_keras_weights(rng):
     randomize(ours, rng)
     theirs.set_weights(ours.get_weights())
     check_pair(theirs, ours, x, make_mask("right"))
+
+
+class BidirectionalWithInitialState(keras.layers.Layer):
+    """Forward states then backward states, computed from the input (so their gradients count)."""
+
+    def __init__(self, bi, units):
+        super().__init__()
+        self.bi = bi
+        rng = np.random.default_rng(7)
+        self.projections = [rng.normal(size=(F, units)).astype("float32") for _ in range(4)]
+
+    def call(self, x, training=False):
+        init = [keras.ops.tanh(keras.ops.matmul(x[:, 1, :], p)) for p in self.projections]
+        return self.bi(x, initial_state=init, training=training)
+
+
+def test_bidirectional_initial_state_split_in_halves_equals_keras(rng):
+    theirs = keras.layers.Bidirectional(keras.layers.LSTM(H, return_sequences=True))
+    ours = kerasrnn.Bidirectional(kerasrnn.RNN(kerasrnn.LSTMCell(H), return_sequences=True))
+    x = rng.normal(size=(B, T, F)).astype("float32")
+    theirs(x), ours(x)
+    randomize(theirs, rng)
+    ours.set_weights(theirs.get_weights())
+    check_pair(BidirectionalWithInitialState(theirs, H), BidirectionalWithInitialState(ours, H), x)
