@@ -203,13 +203,13 @@ class RNN(keras.layers.Layer):
         cells = _cells_of(self.cell)
         if self.unroll or not all(isinstance(c, _BaseCell) for c in cells):
             return None
+        if any(c.fused_spec(m, None, False, 2) is None for c in cells):
+            return None  # an activation without a fused kernel: the generic loop runs all
         new_states, i = [], 0
         for cell in cells:
             n = len(_flat_sizes(cell))
             input_mask, rec_mask = cell.dropout_masks(x[0], training)
             spec = cell.fused_spec(m, rec_mask, self.zero_output_for_mask, 2, bool(training))
-            if spec is None:
-                return None
             x_in = x if input_mask is None else x * input_mask[None]
             x, cell_states = cell.fused_sequence(x_in, states[i : i + n], spec)
             new_states += cell_states
@@ -218,11 +218,12 @@ class RNN(keras.layers.Layer):
 
     def _run_generic(self, x, states, m, training):
         cells = _cells_of(self.cell)
-        masks = []
+        step_input = x[0]  # (B, F): shape and dtype of the first cell's step input
         for c in cells:
-            masks.append(c.dropout_masks(x[0], training) if isinstance(c, _BaseCell) else None)
             if isinstance(c, _BaseCell):
-                c._step_masks = masks[-1]
+                c._step_masks = c.dropout_masks(step_input, training)
+            # the next cell's step input is this cell's output
+            step_input = ops.zeros((ops.shape(x)[1], _output_size(c)), dtype=x.dtype)
         try:
             return self._generic_loop(x, states, m, training)
         finally:

@@ -258,3 +258,13 @@ def test_bad_call_inputs(rng):
         layer(x, initial_state=[np.zeros((B, H), "float32")])
     with pytest.raises(ValueError, match=r"initial_state\[1\].*shape \(batch, 4\).*\(3, 7\)"):
         layer(x, initial_state=[np.zeros((B, H), "float32"), np.zeros((B, 7), "float32")])
+
+
+def test_stacked_cells_with_dropout_on_the_generic_loop(rng):
+    """Each cell of a stack gets an input-dropout mask of its own input width."""
+    x = rng.normal(size=(B, T, F)).astype("float32")
+    cells = [kerasrnn.LSTMCell(H, dropout=0.3), kerasrnn.GRUCell(H + 2, dropout=0.3)]
+    layer = kerasrnn.RNN(cells, unroll=True)  # unroll: the generic loop
+    y = layer(x, training=True)
+    assert tuple(y.shape) == (B, H + 2) and np.all(np.isfinite(np.asarray(y)))
+    assert_close(layer(x), layer(x), 0.0)  # no dropout at inference
