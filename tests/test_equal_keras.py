@@ -46,6 +46,16 @@ def randomize(layer, rng):
                        for w in layer.get_weights()])
 
 
+def paired(theirs, ours, rng):
+    """Builds both layers on a random input, gives Keras' random weights and copies them to
+    kerasrnn's; returns the input."""
+    x = rng.normal(size=(B, T, F)).astype("float32")
+    theirs(x), ours(x)
+    randomize(theirs, rng)
+    ours.set_weights(theirs.get_weights())
+    return x
+
+
 class WithInitialState(keras.layers.Layer):
     """Feeds `rnn` an initial state computed from the input, so its gradient is checked too."""
 
@@ -108,10 +118,7 @@ def test_layer_equals_keras(kind, case, rng):
     keras_layer, _, our_cell, cell_kw = CELLS[kind]
     theirs = keras_layer(H, **cell_kw, **case)
     ours = kerasrnn.RNN(our_cell(H, **cell_kw), **case)
-    x = rng.normal(size=(B, T, F)).astype("float32")
-    theirs(x), ours(x)
-    randomize(theirs, rng)
-    ours.set_weights(theirs.get_weights())
+    x = paired(theirs, ours, rng)
     if with_init:
         n = 2 if kind == "lstm" else 1
         theirs, ours = WithInitialState(theirs, n, H), WithInitialState(ours, n, H)
@@ -129,20 +136,14 @@ def test_bidirectional_equals_keras(kind, merge_mode, rng):
     ours = kerasrnn.Bidirectional(
         kerasrnn.RNN(our_cell(H, **cell_kw), return_sequences=True), merge_mode=merge_mode
     )
-    x = rng.normal(size=(B, T, F)).astype("float32")
-    theirs(x), ours(x)
-    randomize(theirs, rng)
-    ours.set_weights(theirs.get_weights())
+    x = paired(theirs, ours, rng)
     check_pair(theirs, ours, x, make_mask("right"))
 
 
 def test_bidirectional_return_state_equals_keras(rng):
     theirs = keras.layers.Bidirectional(keras.layers.LSTM(H, return_state=True))
     ours = kerasrnn.Bidirectional(kerasrnn.RNN(kerasrnn.LSTMCell(H), return_state=True))
-    x = rng.normal(size=(B, T, F)).astype("float32")
-    theirs(x), ours(x)
-    randomize(theirs, rng)
-    ours.set_weights(theirs.get_weights())
+    x = paired(theirs, ours, rng)
     check_pair(theirs, ours, x, make_mask("holes"))
 
 
@@ -156,10 +157,7 @@ def test_stacked_cells_equal_keras(mask_kind, rng):
     ours = kerasrnn.RNN(
         [kerasrnn.LSTMCell(H), kerasrnn.GRUCell(H + 1)], return_sequences=True, return_state=True
     )
-    x = rng.normal(size=(B, T, F)).astype("float32")
-    theirs(x), ours(x)
-    randomize(theirs, rng)
-    ours.set_weights(theirs.get_weights())
+    x = paired(theirs, ours, rng)
     check_pair(theirs, ours, x, None if mask_kind is None else make_mask(mask_kind))
 
 
@@ -169,10 +167,7 @@ def test_zero_output_for_mask_equals_keras(kind, rng):
     theirs = keras.layers.RNN(keras_cell(H, **cell_kw), return_sequences=True,
                               zero_output_for_mask=True)
     ours = kerasrnn.RNN(our_cell(H, **cell_kw), return_sequences=True, zero_output_for_mask=True)
-    x = rng.normal(size=(B, T, F)).astype("float32")
-    theirs(x), ours(x)
-    randomize(theirs, rng)
-    ours.set_weights(theirs.get_weights())
+    x = paired(theirs, ours, rng)
     check_pair(theirs, ours, x, make_mask("holes"))
 
 
@@ -188,25 +183,19 @@ def test_weights_copy_both_ways(kind, rng):
     assert_close(theirs(x), ours(x), 1e-5)
 
 
-def test_generic_loop_equals_fused_path(rng):
+def test_generic_loop_equals_keras(rng):
     """A cell with an activation the fused path does not cover runs on the generic loop."""
-    x = rng.normal(size=(B, T, F)).astype("float32")
     theirs = keras.layers.LSTM(H, activation="softsign", return_sequences=True)
     ours = kerasrnn.RNN(kerasrnn.LSTMCell(H, activation="softsign"), return_sequences=True)
-    theirs(x), ours(x)
+    x = paired(theirs, ours, rng)
     assert ours.cell.fused_spec(None, None, False, 2) is None  # really the generic loop
-    randomize(theirs, rng)
-    ours.set_weights(theirs.get_weights())
     check_pair(theirs, ours, x, make_mask("holes"))
 
 
 def test_unroll_equals_keras(rng):
     theirs = keras.layers.GRU(H, return_sequences=True, unroll=True)
     ours = kerasrnn.RNN(kerasrnn.GRUCell(H), return_sequences=True, unroll=True)
-    x = rng.normal(size=(B, T, F)).astype("float32")
-    theirs(x), ours(x)
-    randomize(theirs, rng)
-    ours.set_weights(theirs.get_weights())
+    x = paired(theirs, ours, rng)
     check_pair(theirs, ours, x, make_mask("right"))
 
 
@@ -255,8 +244,5 @@ class BidirectionalWithInitialState(keras.layers.Layer):
 def test_bidirectional_initial_state_split_in_halves_equals_keras(rng):
     theirs = keras.layers.Bidirectional(keras.layers.LSTM(H, return_sequences=True))
     ours = kerasrnn.Bidirectional(kerasrnn.RNN(kerasrnn.LSTMCell(H), return_sequences=True))
-    x = rng.normal(size=(B, T, F)).astype("float32")
-    theirs(x), ours(x)
-    randomize(theirs, rng)
-    ours.set_weights(theirs.get_weights())
+    x = paired(theirs, ours, rng)
     check_pair(BidirectionalWithInitialState(theirs, H), BidirectionalWithInitialState(ours, H), x)
