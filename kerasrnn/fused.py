@@ -136,17 +136,6 @@ def _parse(args, n_states, use_bias, spec):
     return x, states, w, u, b, _bool(mask), rm
 
 
-def _compiled_backward(run):
-    """`run` whose backward pass is compiled too (TF does not compile the gradient of a
-    jit-compiled function that has a custom gradient)."""
-
-    def wrapped(*args):
-        outputs, grad = run(*args)
-        return outputs, lambda *upstream, **kwargs: _scan.compiled(grad)(*upstream)
-
-    return wrapped
-
-
 def _launch(run, make_step, x, states, kernel, recurrent_kernel, bias, spec):
     """Calls the kernel `run` (forward with saves -> (outputs, grad)) with a custom gradient.
 
@@ -156,7 +145,7 @@ def _launch(run, make_step, x, states, kernel, recurrent_kernel, bias, spec):
     use_bias = bias is not None
     args = [x, *states, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
     if spec.training:
-        return _scan.compiled(ops.custom_gradient(_compiled_backward(run)))(*args)
+        return _scan.compiled(ops.custom_gradient(run))(*args)
 
     n_states = len(states)
 
