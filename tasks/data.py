@@ -8,6 +8,7 @@ count and the first few line numbers, so nothing is lost silently.
 
     resolve(name_or_path, data_dir=None)      a file, or a name inside $KERASRNN_DATA
     read_text(path)                           PTB style: sentences of tokens + "<eos>"
+    read_raw(path)                            the whole text, for character models
     read_conllu(path)                         UD: words with UPOS and XPOS
     read_conll(path)                          CoNLL-2003 / 2-column token-tag files
     convert_tags(tags, source, target)        IOB1 <-> BIO <-> IOBES
@@ -91,6 +92,11 @@ def read_text(path, eos="<eos>"):
         if words:
             sentences.append(words + ([eos] if eos else []))
     return sentences
+
+
+def read_raw(path):
+    """The whole file as one string (for character-level models), checked like every file."""
+    return "\n".join(line for _, line in _lines(path)) + "\n"
 
 
 def read_conllu(path, skip_malformed=False):
