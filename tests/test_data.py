@@ -206,3 +206,15 @@ def test_resolve_path_or_name_in_data_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("KERASRNN_DATA")
     with pytest.raises(data.DataError, match=r"set \$KERASRNN_DATA"):
         data.resolve("missing.txt")
+
+
+def test_fetch_puts_files_in_the_data_dir_layout(tmp_path, monkeypatch):
+    """The download mechanism, offline: a file:// origin stands in for the canonical URL."""
+    source = write(tmp_path, "origin.txt", "a b\n")
+    monkeypatch.setitem(data.PUBLIC, "toy", {"toy/toy.train.txt": "file://" + source})
+    store = tmp_path / "store"
+    paths = data.fetch("toy", str(store))
+    assert paths == [str(store / "toy" / "toy.train.txt")]
+    assert data.read_text(data.resolve("toy/toy.train.txt", str(store))) == [["a", "b", "<eos>"]]
+    with pytest.raises(ValueError, match="Received: name='imdb'"):
+        data.fetch("imdb", str(store))
