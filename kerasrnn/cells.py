@@ -9,6 +9,8 @@ The built-in cells also know how to run a whole sequence at once with a hand-wri
 (`kerasrnn.fused`); `kerasrnn.RNN` uses that fast path whenever it applies.
 """
 
+import inspect
+
 import keras
 from keras import ops
 
@@ -503,8 +505,6 @@ class StackedRNNCells(keras.layers.Layer):
 
 
 def _takes_training(cell):
-    import inspect
-
     try:
         return "training" in inspect.signature(cell.call).parameters
     except (TypeError, ValueError):

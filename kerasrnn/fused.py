@@ -103,9 +103,6 @@ class _Spec:
             return ops.where(bool_mask, states, ops.zeros_like(states))
         return states
 
-    def output_grad(self, d_out, bool_mask):
-        return self.output(d_out, bool_mask)
-
 
 def _bool(mask):
     return None if mask is None else mask > 0.5
@@ -194,7 +191,7 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
         def grad(*upstream, **kwargs):
             d_out, dh_t, dc_t = _unpack_upstream(upstream, 3)
             u_t = ops.transpose(u)  # once, outside the reverse loop
-            d_out = spec.output_grad(d_out, m)
+            d_out = spec.output(d_out, m)  # zeroing is its own gradient
             h_prev, c_prev = _shift(h0, hs), _shift(c0, cs)
 
             def back(carry, xs):
@@ -281,7 +278,7 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
         )
         def grad(*upstream, **kwargs):
             d_out, dh_t = _unpack_upstream(upstream, 2)
-            d_out = spec.output_grad(d_out, m)
+            d_out = spec.output(d_out, m)  # zeroing is its own gradient
             h_prev = _shift(h0, hs)
             # once, outside the reverse loop
             u_t, u_h_t, u_zr_t = ops.transpose(u), ops.transpose(u_h), ops.transpose(u_zr)
@@ -364,7 +361,7 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
         )
         def grad(*upstream, **kwargs):
             d_out, dh_t = _unpack_upstream(upstream, 2)
-            d_out = spec.output_grad(d_out, m)
+            d_out = spec.output(d_out, m)  # zeroing is its own gradient
             u_t = ops.transpose(u)  # once, outside the reverse loop
 
             def back(carry, xs):
