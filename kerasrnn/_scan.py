@@ -66,6 +66,8 @@ def _tf_scan(fn, carry, xs, reverse, unroll, n_ys):
 def _jax_scan(fn, carry, xs, reverse, unroll):
     import jax
 
+    if not isinstance(xs[0].shape[0], int):
+        unroll = 1  # a symbolic length (jax2tf export): unrolling would need `length >= 2`
     carry, ys = jax.lax.scan(
         lambda c, x: fn(tuple(c), tuple(x)),
         tuple(carry),

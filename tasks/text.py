@@ -12,6 +12,8 @@ Ids: 0 = `[PAD]` (padding), 1 = `[UNK]`, 2 = `[BOS]`, 3 = `[EOS]`, then tokens b
     ptb_text(split)                                     the offline default corpus
 """
 
+import bisect
+
 import numpy as np
 import tensorflow as tf
 from keras.saving import register_keras_serializable
@@ -202,6 +204,11 @@ def bucketed_dataset(ids, targets=None, batch_size=32, boundaries=(8, 16, 32, 64
             return features, rest[0], tf.cast(features["padding_mask"], tf.float32)
         return features, rest[0]
 
+    # Every bucket flushes its remainder, so the number of batches is known: telling tf.data
+    # lets Keras show progress and not warn that the (unknown-length) input "ran out".
+    per_bucket = np.bincount([bisect.bisect_right(bounds, len(s)) for s in ids])
+    num_batches = int(sum(-(-n // batch_size) for n in per_bucket))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(num_batches))
     return ds.map(to_features).prefetch(tf.data.AUTOTUNE)
 
 
