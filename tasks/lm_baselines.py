@@ -122,7 +122,7 @@ def compare(config, train_lines, dev_lines, order=3, window=5, verbose=0):
 
     keras.utils.set_random_seed(config.seed)
     model = window_model(V, window, config.embed_dim, config.units, config.output_dropout)
-    model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+    model.compile(lm.make_optimizer(config),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras_hub.metrics.Perplexity(from_logits=True)])
     x, y = windows(train_ids, window)

@@ -1,0 +1,77 @@
+"""Word-level PTB language models: valid perplexity and training time per preset.
+
+    python benchmarks/ptb.py --data-dir ../shared/data                  # small and best
+    python benchmarks/ptb.py --data-dir ../shared/data --presets small --minutes 30
+
+Trains each preset of `tasks.language_model` on `<data-dir>/ptb` (train split), measures
+perplexity on the valid split after every epoch, and prints one table row per preset: the
+best valid perplexity, the epoch it came in, wall and process-CPU minutes of training. With
+`--minutes` training stops at the first epoch end past that budget. Targets (issue 4): small
+<= 125 (the paper's small model reaches about 120), best <= 105 within 30 minutes.
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import keras  # noqa: E402
+
+from tasks import language_model as lm  # noqa: E402
+
+
+class Budget(keras.callbacks.Callback):
+    """Stops training at the first epoch end after `minutes`; records per-epoch results."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.minutes, self.rows = minutes, []
+
+    def on_train_begin(self, logs=None):
+        self.start, self.cpu = time.perf_counter(), time.process_time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        wall = (time.perf_counter() - self.start) / 60
+        cpu = (time.process_time() - self.cpu) / 60
+        self.rows.append((epoch + 1, logs["val_perplexity"], wall, cpu))
+        print(f"  epoch {epoch + 1}: valid perplexity {logs['val_perplexity']:.1f} "
+              f"({wall:.1f} min)", flush=True)
+        if self.minutes and wall >= self.minutes:
+            self.model.stop_training = True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.environ.get("KERASRNN_DATA"))
+    parser.add_argument("--presets", nargs="+", default=["small", "best"])
+    parser.add_argument("--minutes", type=float, default=0, help="training budget per preset")
+    parser.add_argument("--epochs", type=int, help="override the presets' epochs")
+    args = parser.parse_args()
+    if not args.data_dir:
+        parser.error("give --data-dir (the folder holding ptb/) or set KERASRNN_DATA")
+    train_lines, dev_lines = lm.load_corpus("ptb", args.data_dir)
+    table = []
+    for name in args.presets:
+        config = lm.PRESETS[name]
+        if args.epochs:
+            config = dataclasses.replace(config, epochs=args.epochs)
+        print(f"{name}: {config}", flush=True)
+        budget = Budget(args.minutes)
+        _, _, results = lm.train(config, train_lines, dev_lines, callbacks=[budget], verbose=0)
+        epoch, best, wall, cpu = min(budget.rows, key=lambda r: r[1])
+        table.append((name, results["parameters"], len(budget.rows), best, epoch,
+                      budget.rows[-1][2], budget.rows[-1][3]))
+    print(f"\nPTB word level, {keras.backend.backend()} backend, {os.cpu_count()} CPUs\n")
+    print("| preset | parameters | epochs | best valid perplexity | at epoch | wall min "
+          "| CPU min |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, params, epochs, best, epoch, wall, cpu in table:
+        print(f"| {name} | {params:,} | {epochs} | {best:.1f} | {epoch} | {wall:.1f} | "
+              f"{cpu:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
