@@ -214,13 +214,17 @@ class SimpleRNNCell(_BaseCell):
         self._add_bias((self.units,))
 
     def call(self, inputs, states, training=False):
+        h = self.step_activations(inputs, states, training)["hidden"]
+        return h, [h] if isinstance(states, (list, tuple)) else h
+
+    def step_activations(self, inputs, states, training=False):
+        """One step's activations by name: {"hidden": h_t}."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
         x, h_rec = self._masked_step_inputs(inputs, h_prev, training)
         a = ops.matmul(x, self.kernel) + ops.matmul(h_rec, self.recurrent_kernel)
         if self.use_bias:
             a = a + self.bias
-        h = self.activation(a)
-        return h, [h] if isinstance(states, (list, tuple)) else h
+        return {"hidden": self.activation(a)}
 
     def fused_sequence(self, x, states, spec):
         out, h = fused.simple_rnn_sequence(
@@ -292,6 +296,12 @@ class LSTMCell(_BaseCell):
         self._add_bias((4 * self.units,), initializer)
 
     def call(self, inputs, states, training=False):
+        a = self.step_activations(inputs, states, training)
+        return a["hidden"], [a["hidden"], a["cell"]]
+
+    def step_activations(self, inputs, states, training=False):
+        """One step's activations by name: the gates "input", "forget", "output", the
+        "candidate" g_t, and the new "cell" c_t and "hidden" h_t."""
         h_prev, c_prev = states[0], states[1]
         x, h_rec = self._masked_step_inputs(inputs, h_prev, training)
         z = ops.matmul(x, self.kernel) + ops.matmul(h_rec, self.recurrent_kernel)
@@ -301,9 +311,10 @@ class LSTMCell(_BaseCell):
         i = self.recurrent_activation(zi)
         f = self.recurrent_activation(zf)
         o = self.recurrent_activation(zo)
-        c = f * c_prev + i * self.activation(zg)
+        g = self.activation(zg)
+        c = f * c_prev + i * g
         h = o * self.activation(c)
-        return h, [h, c]
+        return {"input": i, "forget": f, "output": o, "candidate": g, "cell": c, "hidden": h}
 
     def fused_sequence(self, x, states, spec):
         out, h, c = fused.lstm_sequence(
@@ -367,6 +378,12 @@ class GRUCell(_BaseCell):
         self._add_bias((2, 3 * self.units) if self.reset_after else (3 * self.units,))
 
     def call(self, inputs, states, training=False):
+        h = self.step_activations(inputs, states, training)["hidden"]
+        return h, [h] if isinstance(states, (list, tuple)) else h
+
+    def step_activations(self, inputs, states, training=False):
+        """One step's activations by name: the gates "update" z_t and "reset" r_t, the
+        "candidate" ĥ_t and the new "hidden" h_t."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
         x, h_rec = self._masked_step_inputs(inputs, h_prev, training)
         u = self.recurrent_kernel
@@ -390,7 +407,7 @@ class GRUCell(_BaseCell):
             r = self.recurrent_activation(x_r + r_r)
             hh = self.activation(x_h + ops.matmul(r * h_rec, u[:, 2 * self.units :]))
         h = z * h_prev + (1.0 - z) * hh
-        return h, [h] if isinstance(states, (list, tuple)) else h
+        return {"update": z, "reset": r, "candidate": hh, "hidden": h}
 
     def fused_sequence(self, x, states, spec):
         out, h = fused.gru_sequence(
