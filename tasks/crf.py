@@ -60,17 +60,9 @@ class CRF(keras.layers.Layer):
     def log_likelihood(self, potentials, tags, mask=None):
         """log p(tags | potentials) per sentence, (batch,); 0 for a sentence with no tokens."""
         phi, m, mask_bm = self._time_major(potentials, mask)
-        trans = ops.convert_to_tensor(self.transitions)
-        alpha0 = ops.convert_to_tensor(self.start) + phi[0]
-
-        def step(carry, xs):
-            (alpha,), (phi_t, m_t) = carry, xs
-            new = ops.logsumexp(alpha[:, :, None] + trans[None], axis=1) + phi_t
-            alpha = m_t * new + (1.0 - m_t) * alpha
-            return (alpha,), (alpha,)
-
-        (alpha,), _ = scan(step, (alpha0,), (phi[1:], m[1:]), n_ys=1)
-        log_z = ops.logsumexp(alpha + ops.convert_to_tensor(self.end)[None], axis=-1)
+        # ops.copy: TensorFlow's custom_gradient needs read tensors, not variables.
+        log_z = ops.custom_gradient(_log_partition)(
+            phi, m, *(ops.copy(v) for v in (self.transitions, self.start, self.end)))
         return self._score(potentials, tags, mask_bm) - log_z * ops.max(mask_bm, axis=1)
 
     def _score(self, potentials, tags, m):
@@ -90,34 +82,81 @@ class CRF(keras.layers.Layer):
     def decode(self, potentials, mask=None):
         """The highest-scoring tag sequence of each sentence (Viterbi), (batch, T) int32."""
         phi, m, mask_bm = self._time_major(potentials, mask)
-        trans = ops.convert_to_tensor(self.transitions)
+        trans, start = ops.convert_to_tensor(self.transitions), ops.convert_to_tensor(self.start)
         k = self.num_tags
         identity = ops.cast(ops.arange(k), "float32")[None]  # padded steps point to themselves
 
         def forward(carry, xs):
-            (delta,), (phi_t, m_t) = carry, xs
+            (delta,), (phi_t, m_t, first) = carry, xs
             scores = delta[:, :, None] + trans[None]  # (batch, from, to)
-            best = ops.cast(ops.argmax(scores, axis=1), "float32")
-            new = ops.max(scores, axis=1) + phi_t
+            new = first * start + (1.0 - first) * ops.max(scores, axis=1) + phi_t
+            pointers = ops.cast(ops.argmax(scores, axis=1), "float32")
+            keep = m_t * (1.0 - first)
             delta = m_t * new + (1.0 - m_t) * delta
-            pointers = m_t * best + (1.0 - m_t) * identity
-            return (delta,), (pointers,)
+            return (delta,), (keep * pointers + (1.0 - keep) * identity,)
 
-        delta0 = ops.convert_to_tensor(self.start) + phi[0]
-        (delta,), (pointers,) = scan(forward, (delta0,), (phi[1:], m[1:]), n_ys=1)
+        (delta,), (pointers,) = scan(
+            forward, (ops.zeros_like(phi[0]),), (phi, m, _first_step(phi)), n_ys=1)
         last = ops.cast(ops.argmax(delta + ops.convert_to_tensor(self.end)[None], axis=-1),
                         "float32")
 
-        def backward(carry, xs):
+        def backward(carry, xs):  # the tag at step t, then the pointer back to step t-1
             (tag,), (pointers_t,) = carry, xs
             previous = ops.sum(ops.one_hot(ops.cast(tag, "int32"), k) * pointers_t, axis=-1)
             return (previous,), (tag,)
 
-        (first,), (tags,) = scan(backward, (last,), (pointers,), n_ys=1, reverse=True)
-        # `tags[t]` is the tag at step t+1; step 0's tag is what the backtrack ended on.
-        tags = ops.concatenate([first[None], tags], axis=0)
+        _, (tags,) = scan(backward, (last,), (pointers,), n_ys=1, reverse=True)
         tags = ops.transpose(ops.cast(tags, "int32"), (1, 0))
         return tags * ops.cast(mask_bm, "int32")
 
     def get_config(self):
         return {**super().get_config(), "num_tags": self.num_tags}
+
+
+def _first_step(phi):
+    """(T, 1, 1): 1 at t = 0. The recursions run over all T steps (not T - 1, which may be 0:
+    a symbolic length in an exported graph must stay >= 1)."""
+    steps = ops.arange(ops.shape(phi)[0])
+    return ops.cast(ops.equal(steps, 0), phi.dtype)[:, None, None]
+
+
+def _log_partition(phi, m, trans, start, end):
+    """log Σ_y exp score(y) per sentence, with the forward-backward gradient: the derivative of
+    log Z is the expected count of each potential (the tag marginals P(y_t = j), pair marginals
+    P(y_{t-1} = i, y_t = j)), so no loop is differentiated (on TensorFlow, XLA cannot
+    differentiate a while loop over TensorArrays) and the backward pass is one reverse scan."""
+
+    def forward(carry, xs):
+        (alpha,), (phi_t, m_t, first) = carry, xs
+        through = ops.logsumexp(alpha[:, :, None] + trans[None], axis=1)
+        new = first * start + (1.0 - first) * through + phi_t
+        alpha = m_t * new + (1.0 - m_t) * alpha
+        return (alpha,), (alpha,)
+
+    first = _first_step(phi)
+    (alpha_last,), (alphas,) = scan(forward, (ops.zeros_like(phi[0]),), (phi, m, first), n_ys=1)
+    log_z = ops.logsumexp(alpha_last + end[None], axis=-1)
+
+    def grad(upstream, **kwargs):
+        end_b = ops.broadcast_to(end[None], ops.shape(alpha_last))
+        # phi_{t+1} and m_{t+1} at step t (nothing after the last step).
+        phi_next = ops.concatenate([phi[1:], ops.zeros_like(phi[:1])], axis=0)
+        m_next = ops.concatenate([m[1:], ops.zeros_like(m[:1])], axis=0)
+
+        def backward(carry, xs):  # beta_t from beta_{t+1}; past a sentence's end: `end`
+            (beta,), (phi_n, m_n) = carry, xs
+            through = ops.logsumexp(trans[None] + (phi_n + beta)[:, None, :], axis=-1)
+            beta = m_n * through + (1.0 - m_n) * end_b
+            return (beta,), (beta,)
+
+        _, (betas,) = scan(backward, (end_b,), (phi_next, m_next), n_ys=1, reverse=True)
+        z = log_z[None, :, None]
+        w = upstream[None, :, None]
+        unary = ops.exp(alphas + betas - z) * m  # P(y_t = j)
+        pairs = ops.exp(alphas[:-1, :, :, None] + trans[None, None]
+                        + (phi[1:] + betas[1:])[:, :, None, :] - z[..., None]) * m[1:, :, :, None]
+        final = ops.exp(alpha_last + end[None] - log_z[:, None])  # P(y_n = j)
+        return (w * unary, ops.zeros_like(m), ops.einsum("tbij,b->ij", pairs, upstream),
+                ops.einsum("bj,b->j", unary[0], upstream), ops.einsum("bj,b->j", final, upstream))
+
+    return log_z, grad

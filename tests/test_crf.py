@@ -66,3 +66,43 @@ def test_probabilities_sum_to_one_and_padding_changes_nothing(rng):
 def test_bad_num_tags_is_named():
     with pytest.raises(ValueError, match="num_tags=0"):
         CRF(0)
+
+
+def test_gradient_equals_autodiff_of_brute_force(rng):
+    """The forward-backward gradient (expected counts) against the backend's autodiff of the
+    log-likelihood written as an explicit log-sum-exp over every path."""
+    import keras
+    from keras import ops
+
+    from kerasrnn import _autodiff
+
+    crf = _crf(rng)
+    lengths = [4, 2, 3]
+    phi = rng.normal(size=(3, 4, 3)).astype("float32")
+    tags = rng.integers(0, 3, (3, 4))
+    mask = np.arange(4)[None] < np.array(lengths)[:, None]
+    weights = np.array([0.5, -1.0, 2.0], "float32")  # distinct upstream per sentence
+
+    def ours(phi, a, s, e):  # the layer run statelessly, its weights mapped to the inputs
+        mapping = [(crf.transitions, a), (crf.start, s), (crf.end, e)]
+        with keras.StatelessScope(state_mapping=mapping):
+            return ops.sum(crf.log_likelihood(phi, tags, mask) * weights)
+
+    def brute(phi, a, s, e):
+        total = 0.0
+        for b, n in enumerate(lengths):
+            scores = []
+            for path in itertools.product(range(3), repeat=n):
+                score = s[path[0]] + e[path[-1]] + sum(phi[b, t, y] for t, y in enumerate(path))
+                scores.append(score + sum(a[path[t - 1], path[t]] for t in range(1, n)))
+            gold = tuple(int(t) for t in tags[b, :n])
+            gold_score = scores[list(itertools.product(range(3), repeat=n)).index(gold)]
+            total = total + weights[b] * (gold_score - ops.logsumexp(ops.stack(scores)))
+        return total
+
+    args = [phi] + [np.asarray(v) for v in (crf.transitions, crf.start, crf.end)]
+    value, grads = _autodiff.value_and_grad(ours, args)
+    expected_value, expected = _autodiff.value_and_grad(brute, args)
+    assert_close(value, expected_value, atol=1e-4, what="value")
+    for name, g, e in zip(("potentials", "transitions", "start", "end"), grads, expected):
+        assert_close(g, e, atol=1e-4, what=name)
