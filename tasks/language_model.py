@@ -333,16 +333,12 @@ class RNNLanguageModel(keras.Model):
             ids = self.encode(texts[start : start + batch_size])
             x, mask = _pad(ids)
             targets, _ = _pad([row[1:] + [EOS_ID] for row in ids])
-            logits, _ = self._score_forward(x, mask)
+            logits, _ = self.call_with_state(x, None, mask)
             logp = np.take_along_axis(_log_softmax(np.asarray(logits)), targets[..., None], -1)
             for row, length in zip(logp[..., 0], mask.sum(1)):
                 token_log_probs.append(row[:length])
                 perplexities.append(float(np.exp(-row[:length].mean())))
         return np.array(perplexities), token_log_probs
-
-    def _score_forward(self, x, mask):
-        return self.call_with_state(ops.convert_to_tensor(x), None,
-                                    ops.convert_to_tensor(mask), training=False)
 
     def generate(self, prompts, max_length=30, sampler="greedy", batch_size=64):
         """Continues each prompt by up to `max_length` tokens (stopping at the end token) with a

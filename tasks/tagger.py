@@ -27,7 +27,7 @@ from keras import ops
 import kerasrnn
 from tasks import data as data_lib
 from tasks.crf import CRF
-from tasks.text import PAD_ID, UNK_ID, build_vocabulary
+from tasks.text import PAD_ID, UNK_ID, bucket_by_length, build_vocabulary
 
 
 @dataclasses.dataclass
@@ -338,15 +338,8 @@ def make_dataset(preprocessor, sentences, tag_ids, batch_size, shuffle=False, se
         tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int32)))
     if shuffle:
         ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
-    longest = max(len(s) for s in sentences)
-    bounds = [b for b in boundaries if b < longest] + [longest + 1]
-    ds = ds.bucket_by_sequence_length(
-        lambda t, y: tf.shape(t)[0], bounds, [batch_size] * (len(bounds) + 1),
-        padding_values=("", 0))
-    per_bucket = np.bincount([int(np.searchsorted(bounds, len(s), side="right"))
-                              for s in sentences])
-    ds = ds.apply(tf.data.experimental.assert_cardinality(
-        int(sum(-(-n // batch_size) for n in per_bucket))))
+    ds = bucket_by_length(ds, [len(s) for s in sentences], batch_size, boundaries,
+                          padding_values=("", 0))
 
     def to_features(t, y):
         features = preprocessor(t)

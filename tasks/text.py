@@ -8,6 +8,7 @@ Ids: 0 = `[PAD]` (padding), 1 = `[UNK]`, 2 = `[BOS]`, 3 = `[EOS]`, then tokens b
                                                         vocabulary, so it travels with a model
     wordpiece_vocabulary(texts, size) / wordpiece_tokenizer(vocabulary)   keras-hub WordPiece
     bucketed_dataset(ids, targets, batch_size, ...)     length-bucketed, padded, shuffled
+    bucket_by_length(ds, lengths, batch_size, ...)      the bucketing step for any tf.data
     bptt_batches(ids, batch_size, num_steps)            Zaremba-style truncated-BPTT stream
     ptb_text(split)                                     the offline default corpus
 """
@@ -164,8 +165,6 @@ def bucketed_dataset(ids, targets=None, batch_size=32, boundaries=(8, 16, 32, 64
     """
     if len(ids) == 0:
         raise ValueError("`ids` is empty: nothing to batch.")
-    longest = max(len(s) for s in ids)
-    bounds = [b for b in boundaries if b < longest] + [longest + 1]
     per_token = targets is not None and np.ndim(targets[0]) == 1
     if targets is not None and len(targets) != len(ids):
         raise ValueError(f"{len(targets)} targets for {len(ids)} sequences.")
@@ -189,12 +188,8 @@ def bucketed_dataset(ids, targets=None, batch_size=32, boundaries=(8, 16, 32, 64
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
     if shuffle:
         ds = ds.shuffle(len(ids), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.bucket_by_sequence_length(
-        lambda x, *rest: tf.shape(x)[0],
-        bucket_boundaries=bounds,
-        bucket_batch_sizes=[batch_size] * (len(bounds) + 1),
-        pad_to_bucket_boundary=True,
-    )
+    ds = bucket_by_length(ds, [len(s) for s in ids], batch_size, boundaries,
+                          pad_to_bucket_boundary=True)
 
     def to_features(x, *rest):
         features = {"token_ids": x, "padding_mask": tf.not_equal(x, PAD_ID)}
@@ -204,12 +199,28 @@ def bucketed_dataset(ids, targets=None, batch_size=32, boundaries=(8, 16, 32, 64
             return features, rest[0], tf.cast(features["padding_mask"], tf.float32)
         return features, rest[0]
 
+    return ds.map(to_features).prefetch(tf.data.AUTOTUNE)
+
+
+def bucket_by_length(ds, lengths, batch_size, boundaries, pad_to_bucket_boundary=False,
+                     padding_values=None):
+    """Batches the elements of `ds` (whose first component is a sequence; `lengths` are those
+    sequences' lengths, in order) by length bucket, each batch padded to its longest (or to its
+    bucket's bound). Sequences longer than every boundary share a last bucket."""
+    longest = max(lengths)
+    bounds = [b for b in boundaries if b < longest] + [longest + 1]
+    ds = ds.bucket_by_sequence_length(
+        lambda x, *rest: tf.shape(x)[0],
+        bucket_boundaries=bounds,
+        bucket_batch_sizes=[batch_size] * (len(bounds) + 1),
+        pad_to_bucket_boundary=pad_to_bucket_boundary,
+        padding_values=padding_values,
+    )
     # Every bucket flushes its remainder, so the number of batches is known: telling tf.data
     # lets Keras show progress and not warn that the (unknown-length) input "ran out".
-    per_bucket = np.bincount([bisect.bisect_right(bounds, len(s)) for s in ids])
+    per_bucket = np.bincount([bisect.bisect_right(bounds, n) for n in lengths])
     num_batches = int(sum(-(-n // batch_size) for n in per_bucket))
-    ds = ds.apply(tf.data.experimental.assert_cardinality(num_batches))
-    return ds.map(to_features).prefetch(tf.data.AUTOTUNE)
+    return ds.apply(tf.data.experimental.assert_cardinality(num_batches))
 
 
 def bptt_batches(ids, batch_size, num_steps):
