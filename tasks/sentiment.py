@@ -259,8 +259,10 @@ class SentimentClassifier(keras.Model):
         return np.asarray(out, "int32")
 
     def text_dataset(self, texts, labels=None, batch_size=32, shuffle=False, seed=0,
-                     boundaries=(8, 16, 24, 32, 48, 64, 128)):
-        """Raw strings (and labels) -> length-bucketed batches of `(features[, label ids])`."""
+                     bucket=True, boundaries=(8, 16, 24, 32, 48, 64, 128)):
+        """Raw strings (and labels) -> batches of `(features[, label ids])`, length-bucketed
+        (which reorders the texts) or, with `bucket=False`, in order, each batch padded to its
+        longest text."""
         texts = [t.decode() if isinstance(t, bytes) else str(t) for t in _as_list(texts)]
         if not texts:
             raise ValueError("`texts` is empty: nothing to batch.")
@@ -275,8 +277,12 @@ class SentimentClassifier(keras.Model):
         ds = ds.map(lambda t, *y: (t.to_tensor("") if isinstance(t, tf.RaggedTensor) else t, *y))
         if shuffle:
             ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-        ds = bucket_by_length(ds, list(tokens.row_lengths().numpy()), batch_size, boundaries,
-                              padding_values=("", 0)[: len(parts)])
+        padding = ("", 0)[: len(parts)]
+        if bucket:
+            ds = bucket_by_length(ds, list(tokens.row_lengths().numpy()), batch_size,
+                                  boundaries, padding_values=padding)
+        else:
+            ds = ds.padded_batch(batch_size, padding_values=padding)
         return ds.map(lambda t, *y: (self.preprocessor.features(t), *y)).prefetch(
             tf.data.AUTOTUNE)
 
@@ -301,8 +307,9 @@ class SentimentClassifier(keras.Model):
         if not _is_text(x):
             return super().predict(x, batch_size=batch_size, **kwargs)
         texts = _as_list(x)
-        order = np.argsort([len(str(t)) for t in texts], kind="stable")  # similar lengths
-        logits = super().predict(self.text_dataset([texts[i] for i in order],
+        # Sorted by length, so that a batch holds texts of similar lengths; unsorted after.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        logits = super().predict(self.text_dataset([texts[i] for i in order], bucket=False,
                                                    batch_size=batch_size or 64), **kwargs)
         probabilities = np.empty_like(logits)
         probabilities[order] = np.asarray(ops.softmax(logits, axis=-1))

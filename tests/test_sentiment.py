@@ -81,6 +81,14 @@ def test_padding_never_changes_a_prediction(pooling):
     np.testing.assert_allclose(out["probabilities"][2], keras.ops.softmax(bias), atol=1e-6)
 
 
+def test_predict_keeps_the_input_order():
+    model = untrained("max")
+    texts = [" ".join(["good"] * n + ["dull"] * (n % 3)) for n in range(24, 0, -2)] + ["", "a"]
+    out = model.predict(texts, batch_size=4, verbose=0)  # sorted, batched, unsorted
+    one_batch = keras.ops.softmax(model(model.preprocessor(texts)), axis=-1)
+    np.testing.assert_allclose(out["probabilities"], one_batch, atol=1e-5)
+
+
 def test_attention_weights_sum_to_one_over_words():
     model = untrained("attention")
     features = model.preprocessor(["the movie was good", "bad", ""])
