@@ -51,6 +51,7 @@ class Config:
     learning_rate: float = 2e-3
     clipnorm: float = 5.0
     patience: int = 4  # early stopping on the dev score
+    plateau_factor: float = 0.5  # learning rate x this after an epoch without a better dev score
     seed: int = 0
 
 
@@ -59,7 +60,7 @@ PRESETS = {
     "ner": Config(scheme="ner", head="crf", tag_format="iobes", epochs=30),
     "tiny": Config(embed_dim=16, char_dim=8, char_units=8, units=16, num_layers=1,
                    dropout=0.0, word_dropout=0.0, batch_size=8, epochs=2, learning_rate=1e-2,
-                   patience=0),
+                   patience=0, plateau_factor=0.0),
 }
 
 CASES = ("[PAD]", "lower", "Title", "UPPER", "digits", "other")
@@ -402,6 +403,9 @@ def train(config, train_data, dev_data, callbacks=(), verbose="auto"):
                       config.batch_size, shuffle=True, seed=config.seed)
     monitor = "val_f1" if config.scheme == "ner" else "val_accuracy"
     callbacks = [DevScore(dev_sentences, dev_tags, config.scheme), *callbacks]
+    if config.plateau_factor:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor, mode="max", factor=config.plateau_factor, patience=1, verbose=0))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor, mode="max", patience=config.patience, restore_best_weights=True))

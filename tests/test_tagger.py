@@ -99,10 +99,15 @@ def test_pos_from_conllu(tmp_path):
         lines.append("")
     path = tmp_path / "toy.conllu"
     path.write_text("\n".join(lines) + "\n")
-    config = dataclasses.replace(tg.PRESETS["tiny"], epochs=4)
+    config = dataclasses.replace(tg.PRESETS["tiny"], epochs=4, plateau_factor=0.5)
     data = tg.load(str(path), config)
-    model, _, results = tg.train(config, data, data, verbose=0)
+    model, history, results = tg.train(config, data, data, verbose=0)
     assert results["accuracy"] == 1.0 and "f1" not in results
+    # Once the dev score stops improving, the learning rate is halved after each such epoch.
+    scores = history.history["val_accuracy"]
+    stalled = sum(scores[i] <= max(scores[:i]) for i in range(1, len(scores)))
+    assert stalled > 0 and np.isclose(float(model.optimizer.learning_rate),
+                                      1e-2 * 0.5 ** stalled)
     assert model.predict_tags(["The dog ran"]) == [["DET", "NOUN", "VERB"]]
 
 
