@@ -26,7 +26,13 @@ from keras import ops
 
 import kerasrnn
 from tasks import data as data_lib
-from tasks.text import PAD_ID, TextTokenizer, bucket_by_length, build_vocabulary
+from tasks.text import (
+    PAD_ID,
+    TextTokenizer,
+    bucket_by_length,
+    build_vocabulary,
+    split_punctuation,
+)
 
 SST_LABELS = {2: ["negative", "positive"],
               5: ["very negative", "negative", "neutral", "positive", "very positive"]}
@@ -92,11 +98,7 @@ class SentimentPreprocessor:
 
     def tokens(self, texts):
         """(batch,) strings -> ragged (batch, None) normalized, truncated tokens."""
-        texts = tf.convert_to_tensor(texts, tf.string)
-        texts = tf.strings.regex_replace(texts, r"([^\w\s'-]|--)", r" \1 ")
-        texts = tf.strings.regex_replace(texts, r"(?i)(\w)(n't)\b", r"\1 \2")
-        texts = tf.strings.regex_replace(texts, r"(?i)(\w)('(?:s|re|ve|ll|d|m))\b", r"\1 \2")
-        tokens = self.tokenizer.split(texts)
+        tokens = self.tokenizer.split(split_punctuation(texts))
         if self.truncate == "tail":
             return tokens[..., : self.max_length]
         return tokens[..., -self.max_length:]

@@ -6,6 +6,7 @@ Ids: 0 = `[PAD]` (padding), 1 = `[UNK]`, 2 = `[BOS]`, 3 = `[EOS]`, then tokens b
     TextTokenizer(vocabulary, level="word"|"char")      strings <-> ids, TF ops (tf.data,
                                                         SavedModel); its config holds the
                                                         vocabulary, so it travels with a model
+    split_punctuation(texts)                            "It's great!" -> "It 's great !"
     wordpiece_vocabulary(texts, size) / wordpiece_tokenizer(vocabulary)   keras-hub WordPiece
     bucketed_dataset(ids, targets, batch_size, ...)     length-bucketed, padded, shuffled
     bucket_by_length(ds, lengths, batch_size, ...)      the bucketing step for any tf.data
@@ -125,6 +126,18 @@ class TextTokenizer:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def split_punctuation(texts, clitics=True):
+    """Spaces around punctuation (and, with `clitics`, before English "n't", "'s", "'re", "'ve",
+    "'ll", "'d", "'m"), as the Penn Treebank tokenizes: "It's great!" -> "It 's great !". TF
+    string ops, so the same in tf.data and in a SavedModel; already split text is unchanged."""
+    texts = tf.strings.regex_replace(tf.convert_to_tensor(texts, tf.string),
+                                     r"([^\w\s'-]|--)", r" \1 ")
+    if clitics:
+        texts = tf.strings.regex_replace(texts, r"(?i)(\w)(n't)\b", r"\1 \2")
+        texts = tf.strings.regex_replace(texts, r"(?i)(\w)('(?:s|re|ve|ll|d|m))\b", r"\1 \2")
+    return texts
 
 
 def wordpiece_vocabulary(texts, vocabulary_size, lowercase=False):
