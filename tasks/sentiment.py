@@ -28,6 +28,7 @@ import kerasrnn
 from tasks import data as data_lib
 from tasks.text import (
     PAD_ID,
+    UNK_ID,
     TextTokenizer,
     bucket_by_length,
     build_vocabulary,
@@ -50,6 +51,7 @@ class Config:
     pooling: str = "max"  # "last", "max", "mean" or "attention"
     embedding_dropout: float = 0.5
     dropout: float = 0.5  # between recurrent layers and before the classifier
+    word_dropout: float = 0.0  # a training word becomes [UNK] with this probability
     lowercase: bool = True
     min_count: int = 1
     max_length: int = 256  # tokens kept per text
@@ -151,6 +153,8 @@ class SentimentClassifier(keras.Model):
         pooling: one of "last", "max", "mean", "attention".
         embedding_dropout: dropout on the word vectors; dropout: between recurrent layers and
             before the classifier.
+        word_dropout: in training, each word becomes `[UNK]` with this probability (so the
+            model learns to do without rare and unseen words).
 
     Call arguments:
         inputs: the preprocessor's dict. Returns logits `(batch, len(labels))`.
@@ -161,8 +165,8 @@ class SentimentClassifier(keras.Model):
     """
 
     def __init__(self, preprocessor, labels, cell="lstm", embed_dim=300, units=150,
-                 num_layers=1, pooling="max", embedding_dropout=0.5, dropout=0.5, seed=None,
-                 **kwargs):
+                 num_layers=1, pooling="max", embedding_dropout=0.5, dropout=0.5,
+                 word_dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(preprocessor, dict):
             preprocessor = keras.saving.deserialize_keras_object(preprocessor)
@@ -174,7 +178,8 @@ class SentimentClassifier(keras.Model):
             raise ValueError(f"`labels` must be at least two distinct names. Received: {labels}")
         self.preprocessor, self.labels = preprocessor, [str(label) for label in labels]
         self.sizes = dict(cell=cell, embed_dim=embed_dim, units=units, num_layers=num_layers,
-                          pooling=pooling, embedding_dropout=embedding_dropout, dropout=dropout)
+                          pooling=pooling, embedding_dropout=embedding_dropout, dropout=dropout,
+                          word_dropout=word_dropout)
         self.seed = seed
         self.embedding = keras.layers.Embedding(len(preprocessor.vocabulary), embed_dim,
                                                 name="embedding")
@@ -189,6 +194,7 @@ class SentimentClassifier(keras.Model):
             self.attention_score = keras.layers.Dense(1, use_bias=False, name="attention_score")
         self.dropout = keras.layers.Dropout(dropout, seed=seed)
         self.classifier = keras.layers.Dense(len(self.labels), name="classifier")
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape=None):
         s = self.sizes
@@ -203,8 +209,11 @@ class SentimentClassifier(keras.Model):
     def encode(self, inputs, training=False):
         """Pooled sentence vectors `(batch, 2·units)` and the attention weights `(batch, T)`
         (None unless pooling is "attention")."""
-        mask = ops.cast(inputs["padding_mask"], "bool")
-        x = self.embedding_dropout(self.embedding(inputs["token_ids"]), training=training)
+        mask, token_ids = ops.cast(inputs["padding_mask"], "bool"), inputs["token_ids"]
+        if training and self.sizes["word_dropout"] > 0:
+            drop = keras.random.uniform(ops.shape(token_ids), seed=self.seed_generator)
+            token_ids = ops.where((drop < self.sizes["word_dropout"]) & mask, UNK_ID, token_ids)
+        x = self.embedding_dropout(self.embedding(token_ids), training=training)
         h = self.rnn(x, mask=mask, training=training)
         pooling = self.sizes["pooling"]
         if pooling == "last":
@@ -399,7 +408,8 @@ def build_model(config, preprocessor, labels):
                                 embed_dim=config.embed_dim, units=config.units,
                                 num_layers=config.num_layers, pooling=config.pooling,
                                 embedding_dropout=config.embedding_dropout,
-                                dropout=config.dropout, seed=config.seed)
+                                dropout=config.dropout, word_dropout=config.word_dropout,
+                                seed=config.seed)
     model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm))
     model.build()
     return model

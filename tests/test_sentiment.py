@@ -89,6 +89,16 @@ def test_predict_keeps_the_input_order():
     np.testing.assert_allclose(out["probabilities"], one_batch, atol=1e-5)
 
 
+def test_word_dropout_turns_training_words_into_unknowns():
+    config = dataclasses.replace(TINY, word_dropout=1.0)
+    texts, _ = corpus(20, 0)
+    model = st.build_model(config, st.make_preprocessor(texts, config), st.SST_LABELS[2])
+    features = {k: v.numpy() for k, v in model.preprocessor(["the plot was good", ""]).items()}
+    unknown = dict(features, token_ids=np.where(features["padding_mask"], 1, 0))
+    np.testing.assert_allclose(model(features, training=True), model(unknown), atol=1e-6)
+    assert not np.allclose(model(features), model(unknown), atol=1e-3)  # only in training
+
+
 def test_attention_weights_sum_to_one_over_words():
     model = untrained("attention")
     features = model.preprocessor(["the movie was good", "bad", ""])
