@@ -14,33 +14,17 @@ import argparse
 import dataclasses
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
+from budget import Budget  # noqa: E402
 
 from tasks import language_model as lm  # noqa: E402
 
 
-class Budget(keras.callbacks.Callback):
-    """Stops training at the first epoch end after `minutes`; records per-epoch results."""
-
-    def __init__(self, minutes):
-        super().__init__()
-        self.minutes, self.rows = minutes, []
-
-    def on_train_begin(self, logs=None):
-        self.start, self.cpu = time.perf_counter(), time.process_time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        wall = (time.perf_counter() - self.start) / 60
-        cpu = (time.process_time() - self.cpu) / 60
-        self.rows.append((epoch + 1, logs["val_perplexity"], wall, cpu))
-        print(f"  epoch {epoch + 1}: valid perplexity {logs['val_perplexity']:.1f} "
-              f"({wall:.1f} min)", flush=True)
-        if self.minutes and wall >= self.minutes:
-            self.model.stop_training = True
+def describe(logs):
+    return f"valid perplexity {logs['val_perplexity']:.1f}"
 
 
 def main():
@@ -59,9 +43,10 @@ def main():
         if args.epochs:
             config = dataclasses.replace(config, epochs=args.epochs)
         print(f"{name}: {config}", flush=True)
-        budget = Budget(args.minutes)
+        budget = Budget(args.minutes, describe)
         _, _, results = lm.train(config, train_lines, dev_lines, callbacks=[budget], verbose=0)
-        epoch, best, wall, cpu = min(budget.rows, key=lambda r: r[1])
+        epoch, logs, wall, cpu = min(budget.rows, key=lambda r: r[1]["val_perplexity"])
+        best = logs["val_perplexity"]
         table.append((name, results["parameters"], len(budget.rows), best, epoch,
                       budget.rows[-1][2], budget.rows[-1][3]))
     print(f"\nPTB word level, {keras.backend.backend()} backend, {os.cpu_count()} CPUs\n")

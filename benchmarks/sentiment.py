@@ -18,24 +18,13 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
+from budget import Budget  # noqa: E402
 
 from tasks import sentiment as st  # noqa: E402
 
 
-class Budget(keras.callbacks.Callback):
-    def __init__(self, minutes):
-        super().__init__()
-        self.minutes = minutes
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        wall = (time.perf_counter() - self.start) / 60
-        print(f"  epoch {epoch + 1}: loss {logs['loss']:.4f}, dev accuracy "
-              f"{100 * logs['val_accuracy']:.2f} ({wall:.1f} min)", flush=True)
-        if self.minutes and wall >= self.minutes:
-            self.model.stop_training = True
+def describe(logs):
+    return f"loss {logs['loss']:.4f}, dev accuracy {100 * logs['val_accuracy']:.2f}"
 
 
 def main():
@@ -60,7 +49,7 @@ def main():
         print(f"  {len(train_data[0]):,} training phrases, {len(dev_data[0]):,} dev sentences")
         start, cpu = time.perf_counter(), time.process_time()
         model, history, results = st.train(config, train_data, dev_data,
-                                           callbacks=[Budget(args.minutes)], verbose=0)
+                                           callbacks=[Budget(args.minutes, describe)], verbose=0)
         wall, cpu = (time.perf_counter() - start) / 60, (time.process_time() - cpu) / 60
         rows.append((name, config.pooling, model.count_params(), len(history.epoch),
                      results["accuracy"], results["macro_f1"], wall, cpu))

@@ -18,29 +18,18 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
+from budget import Budget  # noqa: E402
 
 from tasks import tagger as tg  # noqa: E402
+
+
+def describe(logs):
+    return f"dev {100 * logs.get('val_f1', logs.get('val_accuracy')):.2f}"
 
 TASKS = {
     "pos": ("pos", "ud_english_ewt/en_ewt-ud-train.conllu", "ud_english_ewt/en_ewt-ud-dev.conllu"),
     "ner": ("ner", "conll2003/eng.train", "conll2003/eng.testa"),
 }
-
-
-class Budget(keras.callbacks.Callback):
-    def __init__(self, minutes):
-        super().__init__()
-        self.minutes = minutes
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        wall = (time.perf_counter() - self.start) / 60
-        score = logs.get("val_f1", logs.get("val_accuracy"))
-        print(f"  epoch {epoch + 1}: dev {100 * score:.2f} ({wall:.1f} min)", flush=True)
-        if self.minutes and wall >= self.minutes:
-            self.model.stop_training = True
 
 
 def main():
@@ -63,7 +52,7 @@ def main():
         dev_data = tg.load(dev_file, config, args.data_dir)
         start, cpu = time.perf_counter(), time.process_time()
         model, history, results = tg.train(config, train_data, dev_data,
-                                           callbacks=[Budget(args.minutes)], verbose=0)
+                                           callbacks=[Budget(args.minutes, describe)], verbose=0)
         wall, cpu = (time.perf_counter() - start) / 60, (time.process_time() - cpu) / 60
         score = results.get("f1", results["accuracy"])
         rows.append((name, config.head, model.count_params(), len(history.epoch), score, wall,

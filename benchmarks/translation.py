@@ -18,25 +18,14 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
+from budget import Budget  # noqa: E402
 
 from tasks import translator as tr  # noqa: E402
 
 
-class Budget(keras.callbacks.Callback):
-    def __init__(self, minutes):
-        super().__init__()
-        self.minutes = minutes
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        wall = (time.perf_counter() - self.start) / 60
-        print(f"  epoch {epoch + 1}: loss {logs['loss']:.3f}, dev loss {logs['val_loss']:.3f}, "
-              f"dev token accuracy {100 * logs['val_accuracy']:.2f} ({wall:.1f} min)",
-              flush=True)
-        if self.minutes and wall >= self.minutes:
-            self.model.stop_training = True
+def describe(logs):
+    return (f"loss {logs['loss']:.3f}, dev loss {logs['val_loss']:.3f}, dev token accuracy "
+            f"{100 * logs['val_accuracy']:.2f}")
 
 
 def main():
@@ -61,7 +50,7 @@ def main():
         print(f"{name}: {config}", flush=True)
         start, cpu = time.perf_counter(), time.process_time()
         model, history = tr.train(config, train_pairs, dev_pairs,
-                                  callbacks=[Budget(args.minutes)], verbose=0)
+                                  callbacks=[Budget(args.minutes, describe)], verbose=0)
         wall, cpu = (time.perf_counter() - start) / 60, (time.process_time() - cpu) / 60
         greedy, hypotheses = tr.bleu(model, dev_pairs)
         beam, _ = tr.bleu(model, dev_pairs, beam_size=config.beam_size)

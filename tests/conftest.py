@@ -1,5 +1,10 @@
 """Shared helpers: the backend's autodiff, used as the gradient oracle in the tests."""
 
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -58,6 +63,15 @@ def assert_close(a, b, atol=1e-5, what=""):
     diff = float(np.max(np.abs(a - b))) if a.size else 0.0
     assert np.all(np.isfinite(a)), f"{what}: non-finite values"
     assert diff <= atol, f"{what}: max abs diff {diff} > {atol}"
+
+
+def serve_in_fresh_process(code):
+    """Runs `code` in a new Python process as a server would (TensorFlow's default backend,
+    only what `code` imports) and returns the JSON that its last output line holds."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture

@@ -1,17 +1,14 @@
 """The language-model task on tiny fixtures written here (never the network or ../shared)."""
 
 import dataclasses
-import json
 import os
-import subprocess
-import sys
 
 import keras
 import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_close
+from conftest import assert_close, serve_in_fresh_process
 
 from tasks import language_model as lm
 from tasks import lm_baselines, lm_export
@@ -173,10 +170,7 @@ print(json.dumps({{
     "sample": [[x.decode() for x in m.sample(t, seed, 2.0).numpy()] for seed in (5, 5, 6)],
 }}))
 """
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    served = json.loads(done.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(code)
     perplexity, logps = model.score(texts)
     assert_close(served["perplexity"], perplexity, atol=1e-3 * perplexity.max(), what="ppl")
     assert served["num_tokens"] == [len(lp) for lp in logps]

@@ -1,14 +1,11 @@
 """The sentiment task on tiny fixtures written here."""
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
+from conftest import serve_in_fresh_process
 
 from tasks import sentiment as st
 from tasks import sentiment_export
@@ -150,10 +147,7 @@ out = m.serve(tf.constant({texts!r}))
 print(json.dumps({{"label": [t.decode() for t in out["label"].numpy()],
                    "probabilities": out["probabilities"].numpy().tolist()}}))
 """
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    served = json.loads(done.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(code)
     assert served["label"] == expected["label"].tolist()
     np.testing.assert_allclose(served["probabilities"], expected["probabilities"], atol=1e-5)
 

@@ -1,14 +1,11 @@
 """The tagger task on tiny fixtures written here."""
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
+from conftest import serve_in_fresh_process
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOBES
 
@@ -128,10 +125,7 @@ rows = lambda o: [[t.decode() for t in r[:n]] for r, n in zip(o["tags"].numpy(),
                                                                 o["lengths"].numpy())]
 print(json.dumps({{"tag": rows(out), "tokens": rows(tokens)}}))
 """
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    served = json.loads(done.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(code)
     assert served["tag"] == expected
     assert served["tokens"] == model.predict_tags([["Acme", "met", "John"], ["Paris"]])
 

@@ -1,15 +1,12 @@
 """The translator task on a tiny synthetic task (reversing letter sequences)."""
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import sacrebleu
+from conftest import serve_in_fresh_process
 
 from tasks import translator as tr
 from tasks import translator_export
@@ -126,10 +123,7 @@ texts = tf.constant({sources!r})
 decode = lambda out: [t.decode() for t in out.numpy()]
 print(json.dumps([decode(m.translate(texts)), decode(m.translate_beam(texts))]))
 """
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    served = json.loads(done.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(code)
     assert served == [greedy, beam]
 
 
