@@ -35,6 +35,8 @@ def main():
     parser.add_argument("--minutes", type=float, default=20)
     parser.add_argument("--pooling", choices=st.POOLINGS, help="override the presets'")
     parser.add_argument("--epochs", type=int, help="override the presets' epochs")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="override any Config field, e.g. --set word_dropout=0.2")
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("give --data-dir (the folder holding sst/) or set KERASRNN_DATA")
@@ -42,6 +44,9 @@ def main():
     for name in args.tasks:
         config = st.PRESETS[name]
         overrides = {k: v for k, v in (("pooling", args.pooling), ("epochs", args.epochs)) if v}
+        for item in args.set:
+            field, value = item.split("=", 1)
+            overrides[field] = type(getattr(config, field))(value)
         config = dataclasses.replace(config, **overrides)
         print(f"{name}: {config}", flush=True)
         train_data = st.load("sst", config, args.data_dir, "train")
