@@ -24,7 +24,7 @@ from tasks import tagger as tg  # noqa: E402
 
 
 def describe(logs):
-    return f"dev {100 * logs.get('val_f1', logs.get('val_accuracy')):.2f}"
+    return f"dev {100 * logs.get('val_f1', logs.get('val_accuracy')):.3f}"
 
 TASKS = {
     "pos": ("pos", "ud_english_ewt/en_ewt-ud-train.conllu", "ud_english_ewt/en_ewt-ud-dev.conllu"),
@@ -64,7 +64,7 @@ def main():
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, head, params, epochs, score, wall, cpu in rows:
         metric = "F1" if name == "ner" else "accuracy"
-        print(f"| {name} | {head} | {params:,} | {epochs} | {metric} {100 * score:.2f} | "
+        print(f"| {name} | {head} | {params:,} | {epochs} | {metric} {100 * score:.3f} | "
               f"{wall:.1f} | {cpu:.1f} |")
 
 
