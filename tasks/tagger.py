@@ -137,6 +137,8 @@ class Tagger(keras.Model):
 
     Call arguments:
         inputs: the preprocessor's dict. Returns the potentials `(batch, T, len(tags))`.
+        `predict` / `predict_on_batch` return the decoded tag ids `(batch, T)` instead
+        (Viterbi's for a CRF), decoded inside the compiled predict function.
 
     Example:
         >>> tagger.predict_tags([["John", "lives", "in", "Paris"]])  # doctest: +SKIP
@@ -239,19 +241,39 @@ class Tagger(keras.Model):
                 padding_mask, "int32")
         return self.crf.decode(potentials, padding_mask)
 
+    def predict_step(self, *args):
+        # The decoder runs inside the compiled predict function: run eagerly (on JAX) its loop
+        # would be compiled anew at every call, and each compiled program keeps memory maps
+        # (a long training run with a dev evaluation per epoch died of it).
+        if keras.backend.backend() != "jax":
+            x = keras.utils.unpack_x_y_sample_weight(args[0])[0]
+            return self.decode(self(x, training=False), x["padding_mask"])
+        # JAX's trainer passes the weights in (Keras' stateless custom-step protocol).
+        (trainable, non_trainable), data = args
+        x = keras.utils.unpack_x_y_sample_weight(data)[0]
+        values = zip(self.trainable_variables + self.non_trainable_variables,
+                     list(trainable) + list(non_trainable))
+        with keras.StatelessScope(state_mapping=values):
+            tags = self.decode(self(x, training=False), x["padding_mask"])
+        return tags, non_trainable
+
     # -- strings in, strings out -------------------------------------------------------------
     def predict_tags(self, sentences, batch_size=64):
         """Token lists (or whitespace-tokenized strings) -> one tag list per sentence."""
         sentences = [s.split() if isinstance(s, str) else list(s) for s in sentences]
-        out = []
-        for start in range(0, len(sentences), batch_size):
-            chunk = sentences[start : start + batch_size]
-            width = max(1, max(len(s) for s in chunk))
-            tokens = tf.constant([s + [""] * (width - len(s)) for s in chunk])
+        # Sentences of like length batch together and widths round up to a multiple of 8,
+        # so that only a few shapes are ever compiled.
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        out = [None] * len(sentences)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = -(-max(1, max(len(sentences[i]) for i in chunk)) // 8) * 8
+            tokens = tf.constant([sentences[i] + [""] * (width - len(sentences[i]))
+                                  for i in chunk])
             features = {k: v.numpy() for k, v in self.preprocessor(tokens).items()}
-            potentials = self.predict_on_batch(features)  # compiled, unlike a plain call
-            ids = np.asarray(self.decode(potentials, features["padding_mask"]))
-            out += [[self.tags[i] for i in row[: len(s)]] for row, s in zip(ids, chunk)]
+            ids = np.asarray(self.predict_on_batch(features))
+            for i, row in zip(chunk, ids):
+                out[i] = [self.tags[t] for t in row[: len(sentences[i])]]
         return out
 
     def get_config(self):

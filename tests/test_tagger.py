@@ -157,3 +157,31 @@ def test_script(tmp_path, capsys):
     assert np.isclose(again["f1"], results["f1"])
     tags = tg.main(["predict", "John met people in Paris today", "--model", model_path])
     assert tags[0][0] == "B-PER" and tags[0][4] == "B-LOC"
+
+
+def test_predict_tags_keeps_order_and_decodes_in_the_compiled_function(trained):
+    model = trained[0]
+    sentences = [["Acme", "met", "people", "in", "Paris", "today"] * 2, ["John"],
+                 ["Mary", "met", "people", "in", "London", "City", "today"], []]
+    alone = [model.predict_tags([s], batch_size=1)[0] for s in sentences]
+    assert model.predict_tags(sentences, batch_size=2) == alone
+    assert [len(t) for t in alone] == [len(s) for s in sentences]
+    features = {k: v.numpy() for k, v in model.preprocessor(
+        [sentences[2], sentences[1] + [""] * 6]).items()}
+    expected = model.decode(model(features), features["padding_mask"])
+    assert np.array_equal(model.predict_on_batch(features), np.asarray(expected))
+
+
+def test_repeated_predictions_compile_nothing_new(trained):
+    # Regression: an eagerly run Viterbi loop compiled a new XLA program (with its memory maps)
+    # at every call on JAX, until a long training run died with "Cannot allocate memory".
+    maps = pytest.importorskip("pathlib").Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc/self/maps")
+    model = trained[0]
+    sentences = ner_corpus(40, 2)[0]
+    model.predict_tags(sentences, batch_size=8)
+    before = len(maps.read_text().splitlines())
+    for _ in range(5):
+        model.predict_tags(sentences, batch_size=8)
+    assert len(maps.read_text().splitlines()) - before < 20
