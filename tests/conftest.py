@@ -77,3 +77,11 @@ def serve_in_fresh_process(code):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_keras_state_per_module():
+    """One pytest process runs every module: release each module's models, compiled
+    functions and (on TensorFlow) kernel cache when it ends, so they do not pile up."""
+    yield
+    keras.backend.clear_session()
