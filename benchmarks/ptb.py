@@ -6,7 +6,7 @@
 Trains each preset of `tasks.language_model` on `<data-dir>/ptb` (train split), measures
 perplexity on the valid split after every epoch, and prints one table row per preset: the
 best valid perplexity, the epoch it came in, wall and process-CPU minutes of training. With
-`--minutes` training stops at the first epoch end past that budget. Targets (issue 4): small
+`--minutes` training stops before an epoch that would end past that budget. Targets (issue 4): small
 <= 125 (the paper's small model reaches about 120), best <= 105 within 30 minutes.
 """
 

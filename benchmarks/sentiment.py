@@ -4,8 +4,8 @@
     python benchmarks/sentiment.py --data-dir ../shared/data --tasks binary --minutes 20
 
 No pretrained word vectors. Training uses every labelled phrase of the training trees (as the
-literature does); dev scores are on dev sentences. Training stops at the first epoch end past
-`--minutes` (and early-stops on dev accuracy); the best dev epoch's weights are scored.
+literature does); dev scores are on dev sentences. Training stops before an epoch that would
+end past `--minutes` (and early-stops on dev accuracy); the best dev epoch's weights are scored.
 Targets: binary dev accuracy >= 85 %, 5-class >= 45 %, each within 20 minutes.
 """
 

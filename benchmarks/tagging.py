@@ -4,9 +4,9 @@
     python benchmarks/tagging.py --data-dir ../shared/data --tasks ner --minutes 30
 
 POS: UD English EWT, UPOS, dev token accuracy (target >= 95 %). NER: CoNLL-2003, dev (eng.testa)
-entity F1 with the CRF head, no pretrained word vectors (target >= 88). Training stops at the
-first epoch end past `--minutes` (and early-stops on the dev score); the best dev epoch's weights
-are kept and scored.
+entity F1 with the CRF head, no pretrained word vectors (target >= 88). Training stops before an
+epoch that would end past `--minutes` (and early-stops on the dev score); the best dev epoch's
+weights are kept and scored.
 """
 
 import argparse

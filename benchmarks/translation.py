@@ -3,8 +3,8 @@
     python benchmarks/translation.py --data-dir ../shared/data
     python benchmarks/translation.py --data-dir ../shared/data --presets default --minutes 60
 
-Each preset trains until its epochs are done, dev loss stops improving, or the first epoch end
-past `--minutes`; the best dev-loss epoch's weights are kept. BLEU is sacrebleu's corpus BLEU on
+Each preset trains until its epochs are done, dev loss stops improving, or the next epoch would
+end past `--minutes`; the best dev-loss epoch's weights are kept. BLEU is sacrebleu's corpus BLEU on
 the val split (lowercased, as the model is), greedy and with beam search.
 Target: the attention model's val BLEU >= 30 within 60 minutes.
 """

@@ -27,7 +27,7 @@ from keras import ops
 import kerasrnn
 from tasks import data as data_lib
 from tasks.crf import CRF
-from tasks.text import PAD_ID, UNK_ID, bucket_by_length, build_vocabulary
+from tasks.text import PAD_ID, UNK_ID, bucket_by_length, build_vocabulary, pad_to_multiple
 
 
 @dataclasses.dataclass
@@ -352,7 +352,8 @@ def make_preprocessor(sentences, config):
 
 def make_dataset(preprocessor, sentences, tag_ids, batch_size, shuffle=False, seed=0,
                  boundaries=(10, 20, 30, 40, 60)):
-    """Length-bucketed batches `(features, tag ids, padding mask as sample_weight)`."""
+    """Length-bucketed batches `(features, tag ids, padding mask as sample_weight)`, widths
+    rounded up to multiples of 8 so that few batch shapes compile."""
     def generate():
         for s, t in zip(sentences, tag_ids):
             yield np.array(s, dtype=object), np.asarray(t, "int32")
@@ -365,6 +366,7 @@ def make_dataset(preprocessor, sentences, tag_ids, batch_size, shuffle=False, se
                           padding_values=("", 0))
 
     def to_features(t, y):
+        t, y = pad_to_multiple(t, 8, ""), pad_to_multiple(y, 8, 0)
         features = preprocessor(t)
         return features, y, tf.cast(features["padding_mask"], tf.float32)
 

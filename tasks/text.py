@@ -236,6 +236,16 @@ def bucket_by_length(ds, lengths, batch_size, boundaries, pad_to_bucket_boundary
     return ds.apply(tf.data.experimental.assert_cardinality(num_batches))
 
 
+def pad_to_multiple(x, multiple=8, value=0):
+    """Pads axis 1 of a (batch, T, ...) tensor with `value` up to a multiple of `multiple`
+    (at least one step). In tf.data pipelines: each distinct batch width compiles the train
+    step again, so rounding widths keeps the number of compiled programs small."""
+    width = tf.shape(x)[1]
+    target = tf.maximum(1, (width + multiple - 1) // multiple) * multiple
+    paddings = [[0, 0], [0, target - width]] + [[0, 0]] * (len(x.shape) - 2)
+    return tf.pad(x, paddings, constant_values=value)
+
+
 def bptt_batches(ids, batch_size, num_steps):
     """Truncated-BPTT batches as in Zaremba et al.'s PTB reader: the stream is cut into
     `batch_size` contiguous rows; batch i holds columns [i·num_steps, (i+1)·num_steps) of every
