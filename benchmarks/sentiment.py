@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
-from budget import Budget  # noqa: E402
+from budget import Budget, with_overrides  # noqa: E402
 
 from tasks import sentiment as st  # noqa: E402
 
@@ -44,10 +44,7 @@ def main():
     for name in args.tasks:
         config = st.PRESETS[name]
         overrides = {k: v for k, v in (("pooling", args.pooling), ("epochs", args.epochs)) if v}
-        for item in args.set:
-            field, value = item.split("=", 1)
-            overrides[field] = type(getattr(config, field))(value)
-        config = dataclasses.replace(config, **overrides)
+        config = with_overrides(dataclasses.replace(config, **overrides), args.set)
         print(f"{name}: {config}", flush=True)
         train_data = st.load("sst", config, args.data_dir, "train")
         dev_data = st.load("sst", config, args.data_dir, "dev")

@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
-from budget import Budget  # noqa: E402
+from budget import Budget, with_overrides  # noqa: E402
 
 from tasks import tagger as tg  # noqa: E402
 
@@ -38,6 +38,8 @@ def main():
     parser.add_argument("--tasks", nargs="+", default=["pos", "ner"], choices=sorted(TASKS))
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--epochs", type=int, help="override the presets' epochs")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="override any Config field, e.g. --set patience=6")
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("give --data-dir (the folder holding the datasets) or set KERASRNN_DATA")
@@ -47,6 +49,7 @@ def main():
         config = tg.PRESETS[preset]
         if args.epochs:
             config = dataclasses.replace(config, epochs=args.epochs)
+        config = with_overrides(config, args.set)
         print(f"{name}: {config}", flush=True)
         train_data = tg.load(train_file, config, args.data_dir)
         dev_data = tg.load(dev_file, config, args.data_dir)

@@ -109,6 +109,16 @@ def test_bucketing_rejects_mismatched_targets():
         text.bucketed_dataset([[4], [5, 6]], [[0], [1]])
 
 
+def test_pad_to_multiple_rounds_widths_up_and_keeps_values():
+    x = tf.constant([[1, 2, 3], [4, 0, 0]])
+    padded = text.pad_to_multiple(x, 4, value=0).numpy()
+    assert padded.tolist() == [[1, 2, 3, 0], [4, 0, 0, 0]]
+    assert text.pad_to_multiple(tf.zeros([2, 8, 3]), 8).shape == (2, 8, 3)  # already a multiple
+    assert text.pad_to_multiple(tf.zeros([2, 0], tf.int32), 8).shape == (2, 8)  # never empty
+    words = text.pad_to_multiple(tf.constant([["a", "b"]]), 3, value="").numpy()
+    assert words.tolist() == [[b"a", b"b", b""]]
+
+
 def test_bptt_batches_reproduce_the_stream():
     stream = np.arange(103)
     x, y = text.bptt_batches(stream, batch_size=4, num_steps=5)
