@@ -35,7 +35,8 @@ def features(model, pairs):
 
 @pytest.fixture(scope="module")
 def trained():
-    return tr.train(TINY, reverse_pairs(1000, 0), reverse_pairs(100, 1), verbose=0)
+    return tr.train(dataclasses.replace(TINY, epochs=10), reverse_pairs(1000, 0),
+                    reverse_pairs(100, 1), verbose=0)
 
 
 def test_learns_to_reverse(trained):
