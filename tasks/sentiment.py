@@ -61,6 +61,7 @@ class Config:
     epochs: int = 8
     learning_rate: float = 1e-3
     clipnorm: float = 5.0
+    ema_momentum: float = 0.0  # > 0: evaluate and keep an exponential moving average of weights
     patience: int = 3  # early stopping on dev accuracy
     seed: int = 0
 
@@ -410,7 +411,12 @@ def build_model(config, preprocessor, labels):
                                 embedding_dropout=config.embedding_dropout,
                                 dropout=config.dropout, word_dropout=config.word_dropout,
                                 seed=config.seed)
-    model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm))
+    if not 0.0 <= config.ema_momentum < 1.0:
+        raise ValueError(f"`ema_momentum` must be in [0, 1). Received: "
+                         f"ema_momentum={config.ema_momentum}")
+    model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm,
+                                        use_ema=config.ema_momentum > 0,
+                                        ema_momentum=config.ema_momentum or 0.99))
     model.build()
     return model
 
@@ -431,6 +437,10 @@ def train(config, train_data, dev_data, labels=None, callbacks=(), verbose="auto
         counts = np.bincount(model.label_ids(names), minlength=len(labels))
         class_weight = {i: len(names) / (len(labels) * max(c, 1)) for i, c in enumerate(counts)}
     callbacks = list(callbacks)
+    if config.ema_momentum:
+        # The averaged weights are the ones validated at each epoch end, kept by early stopping
+        # and left in the model; before it, so that early stopping sees them.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping(
             "val_accuracy", mode="max", patience=config.patience, restore_best_weights=True))

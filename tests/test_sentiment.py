@@ -131,6 +131,24 @@ def test_learns_and_predicts_labels(trained):
     assert accuracy == 1.0 and loss < 0.3
 
 
+def test_ema_weights_are_validated_and_kept():
+    # Same seed, same updates: only the weights validated and kept differ.
+    data, dev = corpus(64, 0), corpus(32, 1)
+    runs = {}
+    for ema in (0.0, 0.9):
+        config = dataclasses.replace(TINY, epochs=2, ema_momentum=ema)
+        model, history, _ = st.train(config, data, dev, verbose=0)
+        runs[ema] = (model, history.history["val_loss"])
+    (raw, raw_losses), (averaged, ema_losses) = runs[0.0], runs[0.9]
+    assert not np.allclose(raw_losses, ema_losses)
+    loss, _ = averaged.evaluate(*dev, verbose=0)
+    np.testing.assert_allclose(loss, ema_losses[-1], rtol=1e-5)
+    assert any(not np.allclose(a, b) for a, b in zip(raw.get_weights(), averaged.get_weights()))
+    with pytest.raises(ValueError, match="ema_momentum=1.5"):
+        st.build_model(dataclasses.replace(TINY, ema_momentum=1.5), raw.preprocessor,
+                       raw.labels)
+
+
 def test_keras_and_saved_model_round_trips(trained, tmp_path):
     model = trained[0]
     texts = ["the movie was superb", "", "awful " * 3000, "words never seen"]
