@@ -61,7 +61,7 @@ class Config:
     epochs: int = 8
     learning_rate: float = 1e-3
     clipnorm: float = 5.0
-    ema_momentum: float = 0.0  # > 0: evaluate and keep an exponential moving average of weights
+    ema_momentum: float = 0.999  # > 0: validate and keep a moving average of the weights
     patience: int = 3  # early stopping on dev accuracy
     seed: int = 0
 
@@ -70,7 +70,7 @@ PRESETS = {
     "binary": Config(),
     "fine": Config(classes=5),
     "tiny": Config(embed_dim=16, units=8, embedding_dropout=0.0, dropout=0.0, batch_size=8,
-                   epochs=3, learning_rate=1e-2, patience=0),
+                   epochs=3, learning_rate=1e-2, ema_momentum=0.0, patience=0),
 }
 
 

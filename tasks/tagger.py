@@ -56,7 +56,7 @@ class Config:
 
 
 PRESETS = {
-    "pos": Config(),
+    "pos": Config(epochs=30, patience=6),
     "ner": Config(scheme="ner", head="crf", tag_format="iobes", epochs=30),
     "tiny": Config(embed_dim=16, char_dim=8, char_units=8, units=16, num_layers=1,
                    dropout=0.0, word_dropout=0.0, batch_size=8, epochs=2, learning_rate=1e-2,
