@@ -5,12 +5,17 @@ Everything else in the package is written with public `keras.ops`. This module e
 `parallel_iterations` (no real unrolling) and does not XLA-compile under autodiff, which makes
 recurrent layers built on it slower than Keras' own (see the README's benchmark section).
 
-`scan(fn, carry, xs, n_ys, reverse=False, unroll=2)`:
+`scan(fn, carry, xs, n_ys, reverse=False, unroll=2, overwrite=None)`:
     fn(carry, x_t) -> (new_carry, y_t); `carry` is a tuple of tensors, `xs` a tuple of
     time-major tensors `(T, ...)`, `y_t` a tuple of tensors. Returns `(final_carry, ys)` with
     `ys` (`n_ys` tensors of the carry's dtype) stacked along a new leading time axis.
     With `reverse=True` the loop runs from t = T-1 down to 0 and `ys[t]` still belongs to
-    step t.
+    step t. `overwrite=k` says that `ys[0]` has the shape of `xs[k]` and may be written over
+    it, step by step (`xs[k][t]` is read before `ys[0][t]` is written): a backward loop then
+    needs no second (T, B, 4H) buffer. On CPU a fresh buffer of that size costs more than its
+    arithmetic (every page is faulted in again at each training step), so JAX does this;
+    TensorFlow compiles each kernel's forward and backward as separate XLA programs, so it
+    could not reuse the buffer anyway and ignores the hint.
 
 Backends: JAX uses `jax.lax.scan`; TensorFlow a `tf.while_loop` over TensorArrays, unrolled by
 hand; any other backend falls back to `keras.ops.scan`. All are differentiable.
@@ -63,11 +68,14 @@ def _tf_scan(fn, carry, xs, reverse, unroll, n_ys):
     return tuple(carry), tuple(ta.stack() for ta in out_tas)
 
 
-def _jax_scan(fn, carry, xs, reverse, unroll):
+def _jax_scan(fn, carry, xs, reverse, unroll, overwrite):
     import jax
 
     if not isinstance(xs[0].shape[0], int):
         unroll = 1  # a symbolic length (jax2tf export): unrolling would need `length >= 2`
+        overwrite = None
+    if overwrite is not None:
+        return _jax_scan_in_place(fn, carry, xs, reverse, unroll, overwrite)
     carry, ys = jax.lax.scan(
         lambda c, x: fn(tuple(c), tuple(x)),
         tuple(carry),
@@ -76,6 +84,27 @@ def _jax_scan(fn, carry, xs, reverse, unroll):
         unroll=unroll,
     )
     return tuple(carry), tuple(ys)
+
+
+def _jax_scan_in_place(fn, carry, xs, reverse, unroll, k):
+    import jax
+    import jax.numpy as jnp
+
+    buf, rest = xs[k], xs[:k] + xs[k + 1 :]
+
+    def body(c, x):
+        c, buf = c
+        t, rest_t = x[0], tuple(x[1:])
+        x_t = rest_t[:k] + (jax.lax.dynamic_index_in_dim(buf, t, 0, keepdims=False),) + rest_t[k:]
+        c, ys = fn(tuple(c), x_t)
+        buf = jax.lax.dynamic_update_index_in_dim(buf, ys[0], t, 0)
+        return (c, buf), tuple(ys[1:])
+
+    steps = jnp.arange(buf.shape[0], dtype="int32")
+    (carry, buf), ys = jax.lax.scan(
+        body, (tuple(carry), buf), (steps,) + rest, reverse=reverse, unroll=unroll
+    )
+    return tuple(carry), (buf,) + tuple(ys)
 
 
 def _ops_scan(fn, carry, xs, reverse, unroll):
@@ -89,13 +118,13 @@ def _ops_scan(fn, carry, xs, reverse, unroll):
     return tuple(carry), tuple(ys)
 
 
-def scan(fn, carry, xs, n_ys, reverse=False, unroll=2):
+def scan(fn, carry, xs, n_ys, reverse=False, unroll=2, overwrite=None):
     """Runs `fn` over the leading (time) axis of `xs`; see the module docstring."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         return _tf_scan(fn, tuple(carry), tuple(xs), reverse, unroll, n_ys)
     if backend == "jax":
-        return _jax_scan(fn, tuple(carry), tuple(xs), reverse, unroll)
+        return _jax_scan(fn, tuple(carry), tuple(xs), reverse, unroll, overwrite)
     return _ops_scan(fn, tuple(carry), tuple(xs), reverse, unroll)
 
 

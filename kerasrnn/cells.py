@@ -155,13 +155,16 @@ class _BaseCell(keras.layers.Layer):
             h_prev = h_prev * rec_mask
         return inputs, h_prev
 
-    def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True):
-        """A `fused._Spec` when this cell can run on the fast path, else None."""
+    def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
+        """A `fused._Spec` when this cell can run on the fast path, else None. With
+        `sequences=False` the kernel returns only the last step's output."""
         act = _activation_name(self.activation)
         ract = _activation_name(getattr(self, "recurrent_activation", self.activation))
         if act not in fused.FUNCTIONS or ract not in fused.FUNCTIONS:
             return None
-        return fused._Spec(mask, rec_mask, zero_output, act, ract, unroll, training)
+        return fused._Spec(
+            mask, rec_mask, zero_output, act, ract, unroll, training, sequences=sequences
+        )
 
     def get_config(self):
         ser = keras.saving.serialize_keras_object

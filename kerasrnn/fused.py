@@ -78,9 +78,11 @@ class _Spec:
     """Flags and optional tensors of one kernel call, so each kernel's signature stays short."""
 
     def __init__(
-        self, mask, rec_mask, zero_output, activation, recurrent_activation, unroll, training
+        self, mask, rec_mask, zero_output, activation, recurrent_activation, unroll, training,
+        sequences=True,
     ):
         self.mask = mask
+        self.sequences = sequences
         self.training = training
         self.rec_mask = rec_mask
         self.zero_output = zero_output
@@ -102,6 +104,22 @@ class _Spec:
         if self.zero_output and bool_mask is not None:
             return ops.where(bool_mask, states, ops.zeros_like(states))
         return states
+
+
+def _first_output(spec, states, bool_mask):
+    """The kernel's first output: all steps' outputs, or with `spec.sequences=False` only the
+    last one, so that no (T, B, H) output (nor its gradient) exists when nothing reads it."""
+    if not spec.sequences and bool_mask is not None:
+        bool_mask = bool_mask[-1]
+    return spec.output(states, bool_mask)
+
+
+def _sequence_grad(spec, d_out, dh_t, hs, bool_mask):
+    """Upstream gradient of `_first_output` as one per step (T, B, H), and dh_T."""
+    if spec.sequences:
+        return spec.output(d_out, bool_mask), dh_t  # zeroing is its own gradient
+    last_mask = None if bool_mask is None else bool_mask[-1]
+    return ops.zeros_like(hs), dh_t + spec.output(d_out, last_mask)
 
 
 def _bool(mask):
@@ -149,86 +167,99 @@ def _launch(run, make_step, x, states, kernel, recurrent_kernel, bias, spec):
     def lean(*args):
         x, init, w, u, b, m, rm = _parse(args, n_states, use_bias, spec)
         step = make_step(w, u, b, rm, m, False)
-        final, (hs,) = _scan.scan(step, init, _masked_xs((x,), m), n_ys=1, unroll=spec.unroll)
+        final, ys = _scan.scan(
+            step, init, _masked_xs((x,), m), n_ys=int(spec.sequences), unroll=spec.unroll
+        )
 
         def grad(*upstream, **kwargs):
             return run(*args)[1](*upstream)
 
-        return (spec.output(hs, m),) + tuple(final), grad
+        return (_first_output(spec, ys[0] if ys else final[0], m),) + tuple(final), grad
 
     return _scan.compiled(ops.custom_gradient(lean))(*args)
 
 
 def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
-    """LSTM over a whole sequence. `bias` may be None (use_bias=False)."""
+    """LSTM over a whole sequence. `bias` may be None (use_bias=False).
+
+    The forward loop saves, per step, what the backward loop multiplies by instead of the
+    gates: P = [g i', c_{t-1} f', i g', tanh(c_t) o'] (so dZ = [dc, dc, dc, dh] * P),
+    E = o act'(c_t) (so dc += dh E) and f (so dc_{t-1} = dc f), all already zeroed (f: one)
+    at masked steps. The backward loop then has no activation left to evaluate, and its dZ
+    is written over P in place.
+    """
     use_bias = bias is not None
 
     def make_step(w, u, b, rm, m, save):
         def step(carry, xs):
             h, c = carry
-            z = ops.matmul(xs[0], w) + ops.matmul(_recurrent_in(h, rm), u)
+            hr = _recurrent_in(h, rm)
+            z = ops.matmul(xs[0], w) + ops.matmul(hr, u)
             if use_bias:
                 z = z + b
             zi, zf, zg, zo = ops.split(z, 4, axis=-1)
             i, f, o = spec.ract(zi), spec.ract(zf), spec.ract(zo)
             g = spec.act(zg)
             c_new = f * c + i * g
-            h_new = o * spec.act(c_new)
+            tc = spec.act(c_new)
+            h_new = o * tc
             mt = xs[1] if m is not None else None
             h_new, c_new = _keep(mt, h_new, h), _keep(mt, c_new, c)
+            ys = (h_new,) if spec.sequences else ()
             if not save:
-                return (h_new, c_new), (h_new,)
-            return (h_new, c_new), (ops.concatenate([i, f, g, o], axis=-1), h_new, c_new)
+                return (h_new, c_new), ys
+            p = ops.concatenate(
+                [g * spec.dract(i), c * spec.dract(f), i * spec.dact(g), tc * spec.dract(o)],
+                axis=-1,
+            )
+            e = o * spec.dact(tc)
+            if mt is not None:
+                p, e = ops.where(mt, p, ops.zeros_like(p)), ops.where(mt, e, ops.zeros_like(e))
+                f = ops.where(mt, f, ops.ones_like(f))
+            return (h_new, c_new), (p, e, f, hr) + ys
 
         return step
 
     def run(*args):
         x, (h0, c0), w, u, b, m, rm = _parse(args, 2, use_bias, spec)
-        (h_t, c_t), (gates, hs, cs) = _scan.scan(
-            make_step(w, u, b, rm, m, True), (h0, c0), _masked_xs((x,), m), n_ys=3,
+        n_ys = 5 if spec.sequences else 4
+        (h_t, c_t), saved = _scan.scan(
+            make_step(w, u, b, rm, m, True), (h0, c0), _masked_xs((x,), m), n_ys=n_ys,
             unroll=spec.unroll,
         )
+        p, e, f, hr_prev = saved[:4]
+
         def grad(*upstream, **kwargs):
             d_out, dh_t, dc_t = _unpack_upstream(upstream, 3)
             u_t = ops.transpose(u)  # once, outside the reverse loop
-            d_out = spec.output(d_out, m)  # zeroing is its own gradient
-            h_prev, c_prev = _shift(h0, hs), _shift(c0, cs)
+            if spec.sequences:
+                xs = (p, e, f, spec.output(d_out, m))  # zeroing is its own gradient
+            else:
+                xs = (p, e, f)
+                dh_t = dh_t + spec.output(d_out, m[-1] if m is not None else None)
 
             def back(carry, xs):
                 dh, dc = carry
-                d_o, gate, c, c_p = xs[:4]
-                mt = xs[4] if m is not None else None
-                dh, dh_skip = _split_masked(mt, dh + d_o)
-                dc, dc_skip = _split_masked(mt, dc)
-                i, f, g, o = ops.split(gate, 4, axis=-1)
-                tc = spec.act(c)
-                dc = dc + dh * o * spec.dact(tc)
-                dz = ops.concatenate(
-                    [
-                        dc * g * spec.dract(i),
-                        dc * c_p * spec.dract(f),
-                        dc * i * spec.dact(g),
-                        dh * tc * spec.dract(o),
-                    ],
-                    axis=-1,
-                )
+                p_t, e_t, f_t = xs[:3]
+                if spec.sequences:
+                    dh = dh + xs[3]
+                dc = dc + dh * e_t
+                dz = ops.concatenate([dc, dc, dc, dh], axis=-1) * p_t
                 dh_prev = _recurrent_in(ops.matmul(dz, u_t), rm)
-                return (_add(dh_prev, dh_skip), _add(dc * f, dc_skip)), (dz,)
+                if m is not None:  # a masked step hands dh on to h_{t-1} unchanged
+                    dh_prev = dh_prev + ops.where(xs[-1], ops.zeros_like(dh), dh)
+                return (dh_prev, dc * f_t), (dz,)
 
             (dh0, dc0), (dz,) = _scan.scan(
-                back,
-                (dh_t, dc_t),
-                _masked_xs((d_out, gates, cs, c_prev), m),
-                n_ys=1,
-                reverse=True,
-                unroll=spec.unroll,
+                back, (dh_t, dc_t), _masked_xs(xs, m), n_ys=1, reverse=True,
+                unroll=spec.unroll, overwrite=0,
             )
             dx, dw, db = _weight_grads(x, dz, w, use_bias)
-            du = _sum_outer(_recurrent_in(h_prev, rm), dz)
+            du = _sum_outer(hr_prev, dz)
             grads = [dx, dh0, dc0, dw, du] + ([db] if use_bias else [])
             return grads + [ops.zeros_like(e) for e in spec.extras()]
 
-        return (spec.output(hs, m), h_t, c_t), grad
+        return (_first_output(spec, saved[4] if spec.sequences else h_t, m), h_t, c_t), grad
 
     return _launch(run, make_step, x, (h0, c0), kernel, recurrent_kernel, bias, spec)
 
@@ -264,7 +295,7 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
             h_new = hh + z * (h - hh)
             h_new = _keep(xs[1] if m is not None else None, h_new, h)
             if not save:
-                return (h_new,), (h_new,)
+                return (h_new,), (h_new,) if spec.sequences else ()
             return (h_new,), (ops.concatenate([z, r, hh], axis=-1), rz_h, h_new)
 
         return step
@@ -278,7 +309,7 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
         )
         def grad(*upstream, **kwargs):
             d_out, dh_t = _unpack_upstream(upstream, 2)
-            d_out = spec.output(d_out, m)  # zeroing is its own gradient
+            d_out, dh_t = _sequence_grad(spec, d_out, dh_t, hs, m)
             h_prev = _shift(h0, hs)
             # once, outside the reverse loop
             u_t, u_h_t, u_zr_t = ops.transpose(u), ops.transpose(u_h), ops.transpose(u_zr)
@@ -333,7 +364,7 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
             grads = [dx, dh0, dw, du] + ([db_in] if use_bias else [])
             return grads + [ops.zeros_like(e) for e in spec.extras()]
 
-        return (spec.output(hs, m), h_t), grad
+        return (_first_output(spec, hs if spec.sequences else h_t, m), h_t), grad
 
     return _launch(run, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)
 
@@ -349,7 +380,7 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
             if use_bias:
                 a = a + b
             h_new = _keep(xs[1] if m is not None else None, spec.act(a), h)
-            return (h_new,), (h_new,)
+            return (h_new,), (h_new,) if (save or spec.sequences) else ()
 
         return step
 
@@ -361,7 +392,7 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
         )
         def grad(*upstream, **kwargs):
             d_out, dh_t = _unpack_upstream(upstream, 2)
-            d_out = spec.output(d_out, m)  # zeroing is its own gradient
+            d_out, dh_t = _sequence_grad(spec, d_out, dh_t, hs, m)
             u_t = ops.transpose(u)  # once, outside the reverse loop
 
             def back(carry, xs):
@@ -381,6 +412,6 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
             grads = [dx, dh0, dw, du] + ([db] if use_bias else [])
             return grads + [ops.zeros_like(e) for e in spec.extras()]
 
-        return (spec.output(hs, m), h_t), grad
+        return (_first_output(spec, hs if spec.sequences else h_t, m), h_t), grad
 
     return _launch(run, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)

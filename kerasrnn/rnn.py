@@ -184,17 +184,23 @@ class RNN(keras.layers.Layer):
             x = ops.flip(x, axis=0)
             m = None if m is None else ops.flip(m, axis=0)
 
+        # Without return_sequences the fused kernels return only the last output (B, H).
         fused = self._run_fused(x, states, m, training)
-        outputs, states = fused if fused else self._run_generic(x, states, m, training)
+        if fused:
+            outputs, states = fused
+        else:
+            outputs, states = self._run_generic(x, states, m, training)
+            outputs = outputs if self.return_sequences else outputs[-1]
         if m is not None and not self.zero_output_for_mask:
             # Before a row's first valid step there is no previous output to repeat: zeros.
             seen = ops.cumsum(m, axis=0) > 0.5
+            seen = seen if self.return_sequences else seen[-1]
             outputs = ops.where(seen, outputs, ops.zeros_like(outputs))
 
         if self.stateful:
             for v, s in zip(self.states, states):
                 v.assign(ops.cast(s, v.dtype))
-        output = ops.transpose(outputs, (1, 0, 2)) if self.return_sequences else outputs[-1]
+        output = ops.transpose(outputs, (1, 0, 2)) if self.return_sequences else outputs
         if self.return_state:
             return [output] + list(states)
         return output
@@ -206,10 +212,14 @@ class RNN(keras.layers.Layer):
         if any(c.fused_spec(m, None, False, 2) is None for c in cells):
             return None  # an activation without a fused kernel: the generic loop runs all
         new_states, i = [], 0
-        for cell in cells:
+        for k, cell in enumerate(cells):
             n = len(_flat_sizes(cell))
             input_mask, rec_mask = cell.dropout_masks(x[0], training)
-            spec = cell.fused_spec(m, rec_mask, self.zero_output_for_mask, 2, bool(training))
+            last = k == len(cells) - 1
+            spec = cell.fused_spec(
+                m, rec_mask, self.zero_output_for_mask, 2, bool(training),
+                sequences=self.return_sequences or not last,
+            )
             x_in = x if input_mask is None else x * input_mask[None]
             x, cell_states = cell.fused_sequence(x_in, states[i : i + n], spec)
             new_states += cell_states
