@@ -134,14 +134,6 @@ def _recurrent_in(h, rec_mask):
     return h if rec_mask is None else h * rec_mask
 
 
-def _weight_grads(x, dz, kernel, bias_grad_needed):
-    """dX, dW (and db) of the input projection x @ W + b from its pre-activation gradient."""
-    dx = ops.reshape(ops.matmul(_flat(dz), ops.transpose(kernel)), ops.shape(x)[:-1] + (-1,))
-    dw = _sum_outer(x, dz)
-    db = ops.sum(_flat(dz), axis=0) if bias_grad_needed else None
-    return dx, dw, db
-
-
 def _parse(args, n_states, use_bias, spec):
     """args = [x, *states, kernel, recurrent_kernel, (bias), (mask), (rec_mask)]."""
     x, states = args[0], tuple(args[1 : 1 + n_states])
@@ -151,32 +143,75 @@ def _parse(args, n_states, use_bias, spec):
     return x, states, w, u, b, _bool(mask), rm
 
 
-def _launch(run, make_step, x, states, kernel, recurrent_kernel, bias, spec):
-    """Calls the kernel `run` (forward with saves -> (outputs, grad)) with a custom gradient.
+def _launch(forward, backward, make_step, x, states, kernel, recurrent_kernel, bias, spec):
+    """Runs a kernel with its hand-written gradient.
+
+    `forward(*args) -> (outputs, saved)` is the loop that saves what the backward needs;
+    `backward(args, saved, upstream) -> (d_in, grads)` returns the gradient of the input
+    projection's pre-activations (T, B, G) and those of the states and weights. Each is one
+    compiled function (`_scan.compiled`). The input gradient dX = d_in W^T is computed outside
+    them: when nothing reads it (the layer's input needs no gradient), TensorFlow's graph then
+    never runs it, as JAX's jit drops it.
 
     At inference (`spec.training=False`) a lean forward loop that saves nothing runs instead;
-    if it is differentiated after all, its gradient recomputes `run` and applies its backward.
+    if it is differentiated after all, its gradient re-runs `forward` and applies `backward`.
     """
     use_bias = bias is not None
-    args = [x, *states, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
-    if spec.training:
-        return _scan.compiled(ops.custom_gradient(run))(*args)
-
     n_states = len(states)
+    args = [x, *states, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
+    compiled_fwd, compiled_bwd = _scan.compiled(forward), _scan.compiled(backward)
 
-    def lean(*args):
+    # The compiled functions are opaque to autodiff (their gradient is written by hand): cut
+    # their inputs off the tape, or TensorFlow would prepare to differentiate their loops.
+    def fwd(*args):
+        return compiled_fwd(*_opaque(args))
+
+    def gradient(args, saved):
+        def grad(*upstream, **kwargs):
+            upstream = tuple(_unpack_upstream(upstream, 1 + n_states))
+            d_in, grads = compiled_bwd(*map(_opaque, (args, saved, upstream)))
+            x, w = args[0], args[1 + n_states]
+            dx = ops.matmul(_flat(d_in), ops.transpose(w))
+            dx = ops.reshape(dx, ops.shape(x)[:-1] + (ops.shape(w)[0],))
+            return [dx, *grads] + [ops.zeros_like(e) for e in spec.extras()]
+
+        return grad
+
+    if spec.training:
+
+        def run(*args):
+            outputs, saved = fwd(*args)
+            return tuple(outputs), gradient(args, saved)
+
+        return ops.custom_gradient(run)(*args)
+
+    def lean_forward(*args):
         x, init, w, u, b, m, rm = _parse(args, n_states, use_bias, spec)
         step = make_step(w, u, b, rm, m, False)
         final, ys = _scan.scan(
             step, init, _masked_xs((x,), m), n_ys=int(spec.sequences), unroll=spec.unroll
         )
+        return (_first_output(spec, ys[0] if ys else final[0], m),) + tuple(final)
 
+    lean = _scan.compiled(lean_forward)
+
+    def run_lean(*args):
         def grad(*upstream, **kwargs):
-            return run(*args)[1](*upstream)
+            return gradient(args, fwd(*args)[1])(*upstream)
 
-        return (_first_output(spec, ys[0] if ys else final[0], m),) + tuple(final), grad
+        return tuple(lean(*_opaque(args))), grad
 
-    return _scan.compiled(ops.custom_gradient(lean))(*args)
+    return ops.custom_gradient(run_lean)(*args)
+
+
+def _opaque(tensors):
+    return tuple(ops.stop_gradient(t) for t in tensors)
+
+
+def _weight_grads(x, d_in, bias_grad_needed):
+    """dW (and db) of the input projection x @ W + b from its pre-activation gradient."""
+    dw = _sum_outer(x, d_in)
+    return [dw], ([ops.sum(_flat(d_in), axis=0)] if bias_grad_needed else [])
 
 
 def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
@@ -220,48 +255,46 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
 
         return step
 
-    def run(*args):
+    def forward(*args):
         x, (h0, c0), w, u, b, m, rm = _parse(args, 2, use_bias, spec)
-        n_ys = 5 if spec.sequences else 4
         (h_t, c_t), saved = _scan.scan(
-            make_step(w, u, b, rm, m, True), (h0, c0), _masked_xs((x,), m), n_ys=n_ys,
-            unroll=spec.unroll,
+            make_step(w, u, b, rm, m, True), (h0, c0), _masked_xs((x,), m),
+            n_ys=5 if spec.sequences else 4, unroll=spec.unroll,
         )
-        p, e, f, hr_prev = saved[:4]
+        outputs = (_first_output(spec, saved[4] if spec.sequences else h_t, m), h_t, c_t)
+        return outputs, tuple(saved[:4])
 
-        def grad(*upstream, **kwargs):
-            d_out, dh_t, dc_t = _unpack_upstream(upstream, 3)
-            u_t = ops.transpose(u)  # once, outside the reverse loop
+    def backward(args, saved, upstream):
+        x, _, w, u, b, m, rm = _parse(args, 2, use_bias, spec)
+        p, e, f, hr_prev = saved
+        d_out, dh_t, dc_t = upstream
+        u_t = ops.transpose(u)  # once, outside the reverse loop
+        if spec.sequences:
+            xs = (p, e, f, spec.output(d_out, m))  # zeroing is its own gradient
+        else:
+            xs = (p, e, f)
+            dh_t = dh_t + spec.output(d_out, m[-1] if m is not None else None)
+
+        def back(carry, xs):
+            dh, dc = carry
+            p_t, e_t, f_t = xs[:3]
             if spec.sequences:
-                xs = (p, e, f, spec.output(d_out, m))  # zeroing is its own gradient
-            else:
-                xs = (p, e, f)
-                dh_t = dh_t + spec.output(d_out, m[-1] if m is not None else None)
+                dh = dh + xs[3]
+            dc = dc + dh * e_t
+            dz = ops.concatenate([dc, dc, dc, dh], axis=-1) * p_t
+            dh_prev = _recurrent_in(ops.matmul(dz, u_t), rm)
+            if m is not None:  # a masked step hands dh on to h_{t-1} unchanged
+                dh_prev = dh_prev + ops.where(xs[-1], ops.zeros_like(dh), dh)
+            return (dh_prev, dc * f_t), (dz,)
 
-            def back(carry, xs):
-                dh, dc = carry
-                p_t, e_t, f_t = xs[:3]
-                if spec.sequences:
-                    dh = dh + xs[3]
-                dc = dc + dh * e_t
-                dz = ops.concatenate([dc, dc, dc, dh], axis=-1) * p_t
-                dh_prev = _recurrent_in(ops.matmul(dz, u_t), rm)
-                if m is not None:  # a masked step hands dh on to h_{t-1} unchanged
-                    dh_prev = dh_prev + ops.where(xs[-1], ops.zeros_like(dh), dh)
-                return (dh_prev, dc * f_t), (dz,)
+        (dh0, dc0), (dz,) = _scan.scan(
+            back, (dh_t, dc_t), _masked_xs(xs, m), n_ys=1, reverse=True,
+            unroll=spec.unroll, overwrite=0,
+        )
+        dw, db = _weight_grads(x, dz, use_bias)
+        return dz, [dh0, dc0, *dw, _sum_outer(hr_prev, dz), *db]
 
-            (dh0, dc0), (dz,) = _scan.scan(
-                back, (dh_t, dc_t), _masked_xs(xs, m), n_ys=1, reverse=True,
-                unroll=spec.unroll, overwrite=0,
-            )
-            dx, dw, db = _weight_grads(x, dz, w, use_bias)
-            du = _sum_outer(hr_prev, dz)
-            grads = [dx, dh0, dc0, dw, du] + ([db] if use_bias else [])
-            return grads + [ops.zeros_like(e) for e in spec.extras()]
-
-        return (_first_output(spec, saved[4] if spec.sequences else h_t, m), h_t, c_t), grad
-
-    return _launch(run, make_step, x, (h0, c0), kernel, recurrent_kernel, bias, spec)
+    return _launch(forward, backward, make_step, x, (h0, c0), kernel, recurrent_kernel, bias, spec)
 
 
 def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
@@ -300,73 +333,68 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
 
         return step
 
-    def run(*args):
+    def forward(*args):
         x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
-        u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
         (h_t,), (gates, rzh, hs) = _scan.scan(
             make_step(w, u, b, rm, m, True), (h0,), _masked_xs((x,), m), n_ys=3,
             unroll=spec.unroll,
         )
-        def grad(*upstream, **kwargs):
-            d_out, dh_t = _unpack_upstream(upstream, 2)
-            d_out, dh_t = _sequence_grad(spec, d_out, dh_t, hs, m)
-            h_prev = _shift(h0, hs)
-            # once, outside the reverse loop
-            u_t, u_h_t, u_zr_t = ops.transpose(u), ops.transpose(u_h), ops.transpose(u_zr)
+        outputs = (_first_output(spec, hs if spec.sequences else h_t, m), h_t)
+        return outputs, (gates, rzh, hs)
 
-            def back(carry, xs):
-                (dh,) = carry
-                d_o, gate, rz_h, h_p = xs[:4]
-                mt = xs[4] if m is not None else None
-                dh, dh_skip = _split_masked(mt, dh + d_o)
-                z, r, hh = ops.split(gate, 3, axis=-1)
-                da_z = dh * (h_p - hh) * spec.dract(z)
-                da_h = dh * (1.0 - z) * spec.dact(hh)
-                if reset_after:
-                    da_r = da_h * rz_h * spec.dract(r)
-                    d_rec = ops.concatenate([da_z, da_r, da_h * r], axis=-1)
-                    dhr = ops.matmul(d_rec, u_t)
-                else:
-                    d_rh = ops.matmul(da_h, u_h_t)
-                    hr = _recurrent_in(h_p, rm)
-                    da_r = d_rh * hr * spec.dract(r)
-                    dhr = ops.matmul(
-                        ops.concatenate([da_z, da_r], axis=-1), u_zr_t
-                    )
-                    dhr = dhr + d_rh * r
-                dh_prev = _recurrent_in(dhr, rm) + dh * z
-                return (_add(dh_prev, dh_skip),), (ops.concatenate([da_z, da_r, da_h], -1),)
+    def backward(args, saved, upstream):
+        x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
+        gates, rzh, hs = saved
+        d_out, dh_t = _sequence_grad(spec, *upstream, hs, m)
+        h_prev = _shift(h0, hs)
+        u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
+        # once, outside the reverse loop
+        u_t, u_h_t, u_zr_t = ops.transpose(u), ops.transpose(u_h), ops.transpose(u_zr)
 
-            (dh0,), (dz,) = _scan.scan(
-                back,
-                (dh_t,),
-                _masked_xs((d_out, gates, rzh, h_prev), m),
-                n_ys=1,
-                reverse=True,
-                unroll=spec.unroll,
-            )
-            dx, dw, db_in = _weight_grads(x, dz, w, use_bias)
-            hr_prev = _recurrent_in(h_prev, rm)
-            r_seq = gates[..., units : 2 * units]
+        def back(carry, xs):
+            (dh,) = carry
+            d_o, gate, rz_h, h_p = xs[:4]
+            mt = xs[4] if m is not None else None
+            dh, dh_skip = _split_masked(mt, dh + d_o)
+            z, r, hh = ops.split(gate, 3, axis=-1)
+            da_z = dh * (h_p - hh) * spec.dract(z)
+            da_h = dh * (1.0 - z) * spec.dact(hh)
             if reset_after:
-                d_rec = ops.concatenate([dz[..., : 2 * units], dz[..., 2 * units :] * r_seq], -1)
-                du = _sum_outer(hr_prev, d_rec)
-                if use_bias:
-                    db_in = ops.stack([db_in, ops.sum(_flat(d_rec), axis=0)])
+                da_r = da_h * rz_h * spec.dract(r)
+                d_rec = ops.concatenate([da_z, da_r, da_h * r], axis=-1)
+                dhr = ops.matmul(d_rec, u_t)
             else:
-                du = ops.concatenate(
-                    [
-                        _sum_outer(hr_prev, dz[..., : 2 * units]),
-                        _sum_outer(r_seq * hr_prev, dz[..., 2 * units :]),
-                    ],
-                    axis=1,
-                )
-            grads = [dx, dh0, dw, du] + ([db_in] if use_bias else [])
-            return grads + [ops.zeros_like(e) for e in spec.extras()]
+                d_rh = ops.matmul(da_h, u_h_t)
+                hr = _recurrent_in(h_p, rm)
+                da_r = d_rh * hr * spec.dract(r)
+                dhr = ops.matmul(ops.concatenate([da_z, da_r], axis=-1), u_zr_t)
+                dhr = dhr + d_rh * r
+            dh_prev = _recurrent_in(dhr, rm) + dh * z
+            return (_add(dh_prev, dh_skip),), (ops.concatenate([da_z, da_r, da_h], -1),)
 
-        return (_first_output(spec, hs if spec.sequences else h_t, m), h_t), grad
+        (dh0,), (dz,) = _scan.scan(
+            back, (dh_t,), _masked_xs((d_out, gates, rzh, h_prev), m), n_ys=1, reverse=True,
+            unroll=spec.unroll,
+        )
+        dw, db = _weight_grads(x, dz, use_bias)
+        hr_prev = _recurrent_in(h_prev, rm)
+        r_seq = gates[..., units : 2 * units]
+        if reset_after:
+            d_rec = ops.concatenate([dz[..., : 2 * units], dz[..., 2 * units :] * r_seq], -1)
+            du = _sum_outer(hr_prev, d_rec)
+            if use_bias:
+                db = [ops.stack([db[0], ops.sum(_flat(d_rec), axis=0)])]
+        else:
+            du = ops.concatenate(
+                [
+                    _sum_outer(hr_prev, dz[..., : 2 * units]),
+                    _sum_outer(r_seq * hr_prev, dz[..., 2 * units :]),
+                ],
+                axis=1,
+            )
+        return dz, [dh0, *dw, du, *db]
 
-    return _launch(run, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)
+    return _launch(forward, backward, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)
 
 
 def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
@@ -384,34 +412,34 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
 
         return step
 
-    def run(*args):
+    def forward(*args):
         x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
         (h_t,), (hs,) = _scan.scan(
             make_step(w, u, b, rm, m, True), (h0,), _masked_xs((x,), m), n_ys=1,
             unroll=spec.unroll,
         )
-        def grad(*upstream, **kwargs):
-            d_out, dh_t = _unpack_upstream(upstream, 2)
-            d_out, dh_t = _sequence_grad(spec, d_out, dh_t, hs, m)
-            u_t = ops.transpose(u)  # once, outside the reverse loop
+        return (_first_output(spec, hs if spec.sequences else h_t, m), h_t), (hs,)
 
-            def back(carry, xs):
-                (dh,) = carry
-                d_o, h = xs[:2]
-                dh, dh_skip = _split_masked(xs[2] if m is not None else None, dh + d_o)
-                da = dh * spec.dact(h)
-                dh_prev = _recurrent_in(ops.matmul(da, u_t), rm)
-                return (_add(dh_prev, dh_skip),), (da,)
+    def backward(args, saved, upstream):
+        x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
+        (hs,) = saved
+        d_out, dh_t = _sequence_grad(spec, *upstream, hs, m)
+        u_t = ops.transpose(u)  # once, outside the reverse loop
 
-            (dh0,), (da,) = _scan.scan(
-                back, (dh_t,), _masked_xs((d_out, hs), m), n_ys=1, reverse=True,
-                unroll=spec.unroll,
-            )
-            dx, dw, db = _weight_grads(x, da, w, use_bias)
-            du = _sum_outer(_recurrent_in(_shift(h0, hs), rm), da)
-            grads = [dx, dh0, dw, du] + ([db] if use_bias else [])
-            return grads + [ops.zeros_like(e) for e in spec.extras()]
+        def back(carry, xs):
+            (dh,) = carry
+            d_o, h = xs[:2]
+            dh, dh_skip = _split_masked(xs[2] if m is not None else None, dh + d_o)
+            da = dh * spec.dact(h)
+            dh_prev = _recurrent_in(ops.matmul(da, u_t), rm)
+            return (_add(dh_prev, dh_skip),), (da,)
 
-        return (_first_output(spec, hs if spec.sequences else h_t, m), h_t), grad
+        (dh0,), (da,) = _scan.scan(
+            back, (dh_t,), _masked_xs((d_out, hs), m), n_ys=1, reverse=True,
+            unroll=spec.unroll, overwrite=0,
+        )
+        dw, db = _weight_grads(x, da, use_bias)
+        du = _sum_outer(_recurrent_in(_shift(h0, hs), rm), da)
+        return da, [dh0, *dw, du, *db]
 
-    return _launch(run, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)
+    return _launch(forward, backward, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)
