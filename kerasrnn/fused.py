@@ -345,24 +345,30 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
     def backward(args, saved, upstream):
         x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
         gates, rzh, hs = saved
-        d_out, dh_t = _sequence_grad(spec, *upstream, hs, m)
+        d_out, dh_t = upstream
         h_prev = _shift(h0, hs)
         u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
         # once, outside the reverse loop
         u_t, u_h_t, u_zr_t = ops.transpose(u), ops.transpose(u_h), ops.transpose(u_zr)
+        if spec.sequences:
+            xs = (gates, rzh, h_prev, spec.output(d_out, m))  # zeroing is its own gradient
+        else:
+            xs = (gates, rzh, h_prev)
+            dh_t = dh_t + spec.output(d_out, m[-1] if m is not None else None)
 
         def back(carry, xs):
             (dh,) = carry
-            d_o, gate, rz_h, h_p = xs[:4]
-            mt = xs[4] if m is not None else None
-            dh, dh_skip = _split_masked(mt, dh + d_o)
+            gate, rz_h, h_p = xs[:3]
+            if spec.sequences:
+                dh = dh + xs[3]
+            mt = xs[-1] if m is not None else None
+            dh, dh_skip = _split_masked(mt, dh)
             z, r, hh = ops.split(gate, 3, axis=-1)
             da_z = dh * (h_p - hh) * spec.dract(z)
             da_h = dh * (1.0 - z) * spec.dact(hh)
             if reset_after:
                 da_r = da_h * rz_h * spec.dract(r)
-                d_rec = ops.concatenate([da_z, da_r, da_h * r], axis=-1)
-                dhr = ops.matmul(d_rec, u_t)
+                dhr = ops.matmul(ops.concatenate([da_z, da_r, da_h * r], axis=-1), u_t)
             else:
                 d_rh = ops.matmul(da_h, u_h_t)
                 hr = _recurrent_in(h_p, rm)
@@ -370,21 +376,30 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
                 dhr = ops.matmul(ops.concatenate([da_z, da_r], axis=-1), u_zr_t)
                 dhr = dhr + d_rh * r
             dh_prev = _recurrent_in(dhr, rm) + dh * z
-            return (_add(dh_prev, dh_skip),), (ops.concatenate([da_z, da_r, da_h], -1),)
+            d_in = ops.concatenate([da_z, da_r, da_h], -1)
+            if reset_after:  # the recurrent pre-activations' gradient is d_in + [0, 0, delta]
+                return (_add(dh_prev, dh_skip),), (d_in, da_h * (r - 1.0))
+            return (_add(dh_prev, dh_skip),), (d_in,)
 
-        (dh0,), (dz,) = _scan.scan(
-            back, (dh_t,), _masked_xs((d_out, gates, rzh, h_prev), m), n_ys=1, reverse=True,
+        # No `overwrite` here: each gate is read by several ops of the step, and XLA then
+        # copied the whole buffer at every step (2x slower on JAX), as it cannot prove
+        # all reads precede the write.
+        (dh0,), ys = _scan.scan(
+            back, (dh_t,), _masked_xs(xs, m), n_ys=1 + reset_after, reverse=True,
             unroll=spec.unroll,
         )
+        dz = ys[0]
         dw, db = _weight_grads(x, dz, use_bias)
         hr_prev = _recurrent_in(h_prev, rm)
-        r_seq = gates[..., units : 2 * units]
         if reset_after:
-            d_rec = ops.concatenate([dz[..., : 2 * units], dz[..., 2 * units :] * r_seq], -1)
-            du = _sum_outer(hr_prev, d_rec)
+            # dU = hr^T (dz + [0, 0, delta]): no (T, B, 3H) copy of dz is made
+            du_h = _sum_outer(hr_prev, ys[1])
+            du = _sum_outer(hr_prev, dz) + ops.pad(du_h, [[0, 0], [2 * units, 0]])
             if use_bias:
-                db = [ops.stack([db[0], ops.sum(_flat(d_rec), axis=0)])]
+                db_h = ops.pad(ops.sum(_flat(ys[1]), axis=0), [[2 * units, 0]])
+                db = [ops.stack([db[0], db[0] + db_h])]
         else:
+            r_seq = gates[..., units : 2 * units]
             du = ops.concatenate(
                 [
                     _sum_outer(hr_prev, dz[..., : 2 * units]),
