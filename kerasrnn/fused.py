@@ -143,15 +143,18 @@ def _parse(args, n_states, use_bias, spec):
     return x, states, w, u, b, _bool(mask), rm
 
 
-def _launch(forward, backward, make_step, x, states, kernel, recurrent_kernel, bias, spec):
+def _launch(
+    forward, backward, make_step, x, states, kernel, recurrent_kernel, bias, spec, input_grad=None
+):
     """Runs a kernel with its hand-written gradient.
 
     `forward(*args) -> (outputs, saved)` is the loop that saves what the backward needs;
-    `backward(args, saved, upstream) -> (d_in, grads)` returns the gradient of the input
-    projection's pre-activations (T, B, G) and those of the states and weights. Each is one
-    compiled function (`_scan.compiled`). The input gradient dX = d_in W^T is computed outside
-    them: when nothing reads it (the layer's input needs no gradient), TensorFlow's graph then
-    never runs it, as JAX's jit drops it.
+    `backward(args, saved, upstream) -> (ds, grads)` returns the gradient of the input
+    projection's pre-activations (T, B, G) as `ds[0]` (or in parts, see `input_grad`) and those
+    of the states and weights. Each is one compiled function (`_scan.compiled`). The input
+    gradient dX = ds[0] W^T (or `input_grad(W, ds)`, flat) is computed outside them: when
+    nothing reads it (the layer's input needs no gradient), TensorFlow's graph then never runs
+    it, as JAX's jit drops it.
 
     At inference (`spec.training=False`) a lean forward loop that saves nothing runs instead;
     if it is differentiated after all, its gradient re-runs `forward` and applies `backward`.
@@ -169,9 +172,12 @@ def _launch(forward, backward, make_step, x, states, kernel, recurrent_kernel, b
     def gradient(args, saved):
         def grad(*upstream, **kwargs):
             upstream = tuple(_unpack_upstream(upstream, 1 + n_states))
-            d_in, grads = compiled_bwd(*map(_opaque, (args, saved, upstream)))
+            ds, grads = compiled_bwd(*map(_opaque, (args, saved, upstream)))
             x, w = args[0], args[1 + n_states]
-            dx = ops.matmul(_flat(d_in), ops.transpose(w))
+            if input_grad is None:
+                dx = ops.matmul(_flat(ds[0]), ops.transpose(w))
+            else:
+                dx = input_grad(w, ds)
             dx = ops.reshape(dx, ops.shape(x)[:-1] + (ops.shape(w)[0],))
             return [dx, *grads] + [ops.zeros_like(e) for e in spec.extras()]
 
@@ -292,13 +298,20 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
             unroll=spec.unroll, overwrite=0,
         )
         dw, db = _weight_grads(x, dz, use_bias)
-        return dz, [dh0, dc0, *dw, _sum_outer(hr_prev, dz), *db]
+        return (dz,), [dh0, dc0, *dw, _sum_outer(hr_prev, dz), *db]
 
     return _launch(forward, backward, make_step, x, (h0, c0), kernel, recurrent_kernel, bias, spec)
 
 
 def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
-    """GRU over a whole sequence, either form. `bias`: (2, 3H) if reset_after else (3H,)."""
+    """GRU over a whole sequence, either form. `bias`: (2, 3H) if reset_after else (3H,).
+
+    With `reset_after` (the default form) the forward loop saves the backward's multipliers,
+    as `lstm_sequence` does: the recurrent pre-activations' gradient is [dh, dh, dh] * Q with
+    Q = [(h_{t-1} - h~) z', (1 - z) act'(h~) (h_{t-1} U_h + b_h) r', (1 - z) act'(h~) r],
+    dh_{t-1} gets dh z, and the input side differs only in the candidate block, by
+    dh (1 - z) act'(h~) (1 - r). Masked steps have Q = 0 and z = 1.
+    """
     use_bias = bias is not None
     units = ops.shape(h0)[-1]
 
@@ -326,90 +339,121 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
                 rz_h = ops.matmul(r * hr, u_h)
                 hh = spec.act(xz_h + rz_h)
             h_new = hh + z * (h - hh)
-            h_new = _keep(xs[1] if m is not None else None, h_new, h)
+            mt = xs[1] if m is not None else None
+            h_new = _keep(mt, h_new, h)
+            ys = (h_new,) if spec.sequences else ()
             if not save:
-                return (h_new,), (h_new,) if spec.sequences else ()
-            return (h_new,), (ops.concatenate([z, r, hh], axis=-1), rz_h, h_new)
+                return (h_new,), ys
+            if not reset_after:
+                return (h_new,), (ops.concatenate([z, r, hh], axis=-1), rz_h, h_new)
+            qh = (1.0 - z) * spec.dact(hh)
+            q = ops.concatenate([(h - hh) * spec.dract(z), qh * rz_h * spec.dract(r), qh * r], -1)
+            qd = qh * (1.0 - r)
+            if mt is not None:
+                q, qd = ops.where(mt, q, ops.zeros_like(q)), ops.where(mt, qd, ops.zeros_like(qd))
+                z = ops.where(mt, z, ops.ones_like(z))
+            return (h_new,), (q, qd, z, hr) + ys
 
         return step
 
     def forward(*args):
         x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
-        (h_t,), (gates, rzh, hs) = _scan.scan(
-            make_step(w, u, b, rm, m, True), (h0,), _masked_xs((x,), m), n_ys=3,
-            unroll=spec.unroll,
+        (h_t,), saved = _scan.scan(
+            make_step(w, u, b, rm, m, True), (h0,), _masked_xs((x,), m),
+            n_ys=4 + spec.sequences if reset_after else 3, unroll=spec.unroll,
         )
+        hs = saved[-1] if (spec.sequences or not reset_after) else None
         outputs = (_first_output(spec, hs if spec.sequences else h_t, m), h_t)
-        return outputs, (gates, rzh, hs)
+        return outputs, tuple(saved[:4] if reset_after else saved)
 
     def backward(args, saved, upstream):
+        if reset_after:
+            return _backward_reset_after(args, saved, upstream)
+        return _backward_reset_before(args, saved, upstream)
+
+    def _upstream_xs(xs, upstream, m):
+        """The reverse loop's inputs with the outputs' gradient; dh_T."""
+        d_out, dh_t = upstream
+        if spec.sequences:
+            return xs + (spec.output(d_out, m),), dh_t  # zeroing is its own gradient
+        return xs, dh_t + spec.output(d_out, m[-1] if m is not None else None)
+
+    def _backward_reset_after(args, saved, upstream):
+        x, _, w, u, b, m, rm = _parse(args, 1, use_bias, spec)
+        q, qd, z, hr_prev = saved
+        xs, dh_t = _upstream_xs((q, qd, z), upstream, m)
+        u_t = ops.transpose(u)  # once, outside the reverse loop
+
+        def back(carry, xs):
+            (dh,) = carry
+            if spec.sequences:
+                dh = dh + xs[3]
+            d_rec = ops.concatenate([dh, dh, dh], axis=-1) * xs[0]
+            dh_prev = _recurrent_in(ops.matmul(d_rec, u_t), rm) + dh * xs[2]
+            return (dh_prev,), (d_rec, dh * xs[1])
+
+        (dh0,), (d_rec, d_cand) = _scan.scan(
+            back, (dh_t,), xs, n_ys=2, reverse=True, unroll=spec.unroll, overwrite=0
+        )
+        # the input side's gradient is d_rec + [0, 0, d_cand]; never materialized
+        dw = _sum_outer(x, d_rec) + ops.pad(_sum_outer(x, d_cand), [[0, 0], [2 * units, 0]])
+        grads = [dh0, dw, _sum_outer(hr_prev, d_rec)]
+        if use_bias:
+            db_rec = ops.sum(_flat(d_rec), axis=0)
+            db_in = db_rec + ops.pad(ops.sum(_flat(d_cand), axis=0), [[2 * units, 0]])
+            grads.append(ops.stack([db_in, db_rec]))
+        return (d_rec, d_cand), grads
+
+    def _backward_reset_before(args, saved, upstream):
         x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
         gates, rzh, hs = saved
-        d_out, dh_t = upstream
         h_prev = _shift(h0, hs)
-        u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
+        xs, dh_t = _upstream_xs((gates, rzh, h_prev), upstream, m)
         # once, outside the reverse loop
-        u_t, u_h_t, u_zr_t = ops.transpose(u), ops.transpose(u_h), ops.transpose(u_zr)
-        if spec.sequences:
-            xs = (gates, rzh, h_prev, spec.output(d_out, m))  # zeroing is its own gradient
-        else:
-            xs = (gates, rzh, h_prev)
-            dh_t = dh_t + spec.output(d_out, m[-1] if m is not None else None)
+        u_h_t, u_zr_t = ops.transpose(u[:, 2 * units :]), ops.transpose(u[:, : 2 * units])
 
         def back(carry, xs):
             (dh,) = carry
             gate, rz_h, h_p = xs[:3]
             if spec.sequences:
                 dh = dh + xs[3]
-            mt = xs[-1] if m is not None else None
-            dh, dh_skip = _split_masked(mt, dh)
+            dh, dh_skip = _split_masked(xs[-1] if m is not None else None, dh)
             z, r, hh = ops.split(gate, 3, axis=-1)
             da_z = dh * (h_p - hh) * spec.dract(z)
             da_h = dh * (1.0 - z) * spec.dact(hh)
-            if reset_after:
-                da_r = da_h * rz_h * spec.dract(r)
-                dhr = ops.matmul(ops.concatenate([da_z, da_r, da_h * r], axis=-1), u_t)
-            else:
-                d_rh = ops.matmul(da_h, u_h_t)
-                hr = _recurrent_in(h_p, rm)
-                da_r = d_rh * hr * spec.dract(r)
-                dhr = ops.matmul(ops.concatenate([da_z, da_r], axis=-1), u_zr_t)
-                dhr = dhr + d_rh * r
+            d_rh = ops.matmul(da_h, u_h_t)
+            da_r = d_rh * _recurrent_in(h_p, rm) * spec.dract(r)
+            dhr = ops.matmul(ops.concatenate([da_z, da_r], axis=-1), u_zr_t) + d_rh * r
             dh_prev = _recurrent_in(dhr, rm) + dh * z
-            d_in = ops.concatenate([da_z, da_r, da_h], -1)
-            if reset_after:  # the recurrent pre-activations' gradient is d_in + [0, 0, delta]
-                return (_add(dh_prev, dh_skip),), (d_in, da_h * (r - 1.0))
-            return (_add(dh_prev, dh_skip),), (d_in,)
+            return (_add(dh_prev, dh_skip),), (ops.concatenate([da_z, da_r, da_h], -1),)
 
-        # No `overwrite` here: each gate is read by several ops of the step, and XLA then
-        # copied the whole buffer at every step (2x slower on JAX), as it cannot prove
-        # all reads precede the write.
-        (dh0,), ys = _scan.scan(
-            back, (dh_t,), _masked_xs(xs, m), n_ys=1 + reset_after, reverse=True,
-            unroll=spec.unroll,
+        (dh0,), (dz,) = _scan.scan(
+            back, (dh_t,), _masked_xs(xs, m), n_ys=1, reverse=True, unroll=spec.unroll
         )
-        dz = ys[0]
         dw, db = _weight_grads(x, dz, use_bias)
         hr_prev = _recurrent_in(h_prev, rm)
-        if reset_after:
-            # dU = hr^T (dz + [0, 0, delta]): no (T, B, 3H) copy of dz is made
-            du_h = _sum_outer(hr_prev, ys[1])
-            du = _sum_outer(hr_prev, dz) + ops.pad(du_h, [[0, 0], [2 * units, 0]])
-            if use_bias:
-                db_h = ops.pad(ops.sum(_flat(ys[1]), axis=0), [[2 * units, 0]])
-                db = [ops.stack([db[0], db[0] + db_h])]
-        else:
-            r_seq = gates[..., units : 2 * units]
-            du = ops.concatenate(
-                [
-                    _sum_outer(hr_prev, dz[..., : 2 * units]),
-                    _sum_outer(r_seq * hr_prev, dz[..., 2 * units :]),
-                ],
-                axis=1,
-            )
-        return dz, [dh0, *dw, du, *db]
+        r_seq = gates[..., units : 2 * units]
+        du = ops.concatenate(
+            [
+                _sum_outer(hr_prev, dz[..., : 2 * units]),
+                _sum_outer(r_seq * hr_prev, dz[..., 2 * units :]),
+            ],
+            axis=1,
+        )
+        return (dz,), [dh0, *dw, du, *db]
 
-    return _launch(forward, backward, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)
+    def input_grad(w, ds):
+        if not reset_after:
+            return ops.matmul(_flat(ds[0]), ops.transpose(w))
+        d_rec, d_cand = ds
+        w_h = w[:, 2 * units :]
+        return ops.matmul(_flat(d_rec), ops.transpose(w)) + ops.matmul(
+            _flat(d_cand), ops.transpose(w_h)
+        )
+
+    return _launch(
+        forward, backward, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec, input_grad
+    )
 
 
 def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
@@ -455,6 +499,6 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
         )
         dw, db = _weight_grads(x, da, use_bias)
         du = _sum_outer(_recurrent_in(_shift(h0, hs), rm), da)
-        return da, [dh0, *dw, du, *db]
+        return (da,), [dh0, *dw, du, *db]
 
     return _launch(forward, backward, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)
