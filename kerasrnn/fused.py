@@ -1,10 +1,18 @@
 """Whole-sequence kernels for the built-in cells, with hand-written gradients.
 
 Autodiff through a recurrent loop saves every intermediate of every step and replays the loop
-backwards op by op. These kernels do what cuDNN does instead: the forward loop saves only the
-gate activations and states; the reverse loop computes only what is truly recurrent (dh, dc and
-the pre-activation gradients dZ_t); the weight, bias and input gradients are then single large
-matmuls over all steps (dW = X^T dZ, dU = H_prev^T dZ, db = sum dZ, dX = dZ W^T).
+backwards op by op. These kernels do what cuDNN does instead: the forward loop saves, per step,
+only what the backward multiplies by; the reverse loop computes only what is truly recurrent
+(dh, dc and the pre-activation gradients dZ_t); the weight, bias and input gradients are then
+single large matmuls over all steps (dW = X^T dZ, dU = H_prev^T dZ, db = sum dZ, dX = dZ W^T).
+
+On CPU, memory is what these kernels save first. A fresh (T, B, 4H) buffer costs more than the
+arithmetic that fills it: the runtime maps new pages for each training step's temporaries, and
+faulting them in took ~40% of a JAX LSTM step on the 2-core CI machine (20k page faults per
+step). So the LSTM and GRU (reset_after) kernels save the backward's multipliers instead of the
+gates (nothing left to evaluate in the reverse loop, masks folded in), write dZ over them in place
+(JAX), return only the last output when no one reads the others (`spec.sequences=False`), and
+never build a shifted or padded copy of a whole sequence.
 
 Conventions (all tensors time-major):
     x: (T, B, F) inputs (input dropout already applied); h0, c0: (B, H) initial states.
@@ -12,7 +20,8 @@ Conventions (all tensors time-major):
         that kept state, or zeros when `zero_output=True`.
     rec_mask: (B, H) recurrent dropout mask or None, multiplied into h_{t-1} before the
         recurrent matmul (one mask for the whole sequence).
-Each kernel returns (outputs (T, B, H), *final_states).
+Each kernel returns (outputs, *final_states): outputs (T, B, H), or with
+`spec.sequences=False` the last step's output (B, H).
 
 Activations are restricted to those whose derivative can be computed from their output
 (`DERIVATIVES`); a cell with any other activation runs on the generic (autodiff) loop.
