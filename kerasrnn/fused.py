@@ -123,6 +123,16 @@ def _first_output(spec, states, bool_mask):
     return spec.output(states, bool_mask)
 
 
+def _upstream_xs(spec, xs, upstream, bool_mask):
+    """The reverse loop's inputs, with the per-step output gradient appended when the kernel
+    returned all outputs; dh_T, with the last output's gradient folded in when it did not."""
+    d_out, dh_t = upstream
+    if spec.sequences:
+        return xs + (spec.output(d_out, bool_mask),), dh_t  # zeroing is its own gradient
+    last_mask = None if bool_mask is None else bool_mask[-1]
+    return xs, dh_t + spec.output(d_out, last_mask)
+
+
 def _sequence_grad(spec, d_out, dh_t, hs, bool_mask):
     """Upstream gradient of `_first_output` as one per step (T, B, H), and dh_T."""
     if spec.sequences:
@@ -284,11 +294,7 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
         p, e, f, hr_prev = saved
         d_out, dh_t, dc_t = upstream
         u_t = ops.transpose(u)  # once, outside the reverse loop
-        if spec.sequences:
-            xs = (p, e, f, spec.output(d_out, m))  # zeroing is its own gradient
-        else:
-            xs = (p, e, f)
-            dh_t = dh_t + spec.output(d_out, m[-1] if m is not None else None)
+        xs, dh_t = _upstream_xs(spec, (p, e, f), (d_out, dh_t), m)
 
         def back(carry, xs):
             dh, dc = carry
@@ -380,17 +386,10 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
             return _backward_reset_after(args, saved, upstream)
         return _backward_reset_before(args, saved, upstream)
 
-    def _upstream_xs(xs, upstream, m):
-        """The reverse loop's inputs with the outputs' gradient; dh_T."""
-        d_out, dh_t = upstream
-        if spec.sequences:
-            return xs + (spec.output(d_out, m),), dh_t  # zeroing is its own gradient
-        return xs, dh_t + spec.output(d_out, m[-1] if m is not None else None)
-
     def _backward_reset_after(args, saved, upstream):
         x, _, w, u, b, m, rm = _parse(args, 1, use_bias, spec)
         q, qd, z, hr_prev = saved
-        xs, dh_t = _upstream_xs((q, qd, z), upstream, m)
+        xs, dh_t = _upstream_xs(spec, (q, qd, z), upstream, m)
         u_t = ops.transpose(u)  # once, outside the reverse loop
 
         def back(carry, xs):
@@ -417,7 +416,7 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
         x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
         gates, rzh, hs = saved
         h_prev = _shift(h0, hs)
-        xs, dh_t = _upstream_xs((gates, rzh, h_prev), upstream, m)
+        xs, dh_t = _upstream_xs(spec, (gates, rzh, h_prev), upstream, m)
         # once, outside the reverse loop
         u_h_t, u_zr_t = ops.transpose(u[:, 2 * units :]), ops.transpose(u[:, : 2 * units])
 
