@@ -1,8 +1,13 @@
 """kerasrnn: recurrent layers for Keras 3, written from the equations in `keras.ops`."""
 
-from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
-from kerasrnn.layers import GRU, LSTM, SimpleRNN
-from kerasrnn.rnn import RNN, Bidirectional
+from kerasrnn import ops
+from kerasrnn.bidirectional import Bidirectional
+from kerasrnn.deep_rnn import GRU, LSTM, SimpleRNN
+from kerasrnn.gru_cell import GRUCell
+from kerasrnn.lstm_cell import LSTMCell
+from kerasrnn.rnn import RNN
+from kerasrnn.simple_rnn_cell import SimpleRNNCell
+from kerasrnn.stacked_rnn_cells import StackedRNNCells
 
 __version__ = "0.1.0"
 
@@ -16,4 +21,5 @@ __all__ = [
     "LSTMCell",
     "SimpleRNNCell",
     "StackedRNNCells",
+    "ops",
 ]

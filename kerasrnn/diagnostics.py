@@ -5,8 +5,9 @@
     inspect_gates(layer, inputs)      every step's gate activations, cell and hidden states
     track_gradient_norms(optimizer)   an optimizer that records the global gradient norm before
     GradientNormHistory()             and after clipping; the callback collects it per step
-    long_dependency(...)              accuracy of SimpleRNN / GRU / LSTM when the answer is the
-                                      first token of a sequence of N
+
+(The training experiment that goes with it, recall of the first of N tokens, is
+`benchmarks/long_dependency.py`.)
 
 Backpropagation through time multiplies the gradient by one Jacobian ∂h_t/∂h_{t-1} per step. For
 h_t = act(W x_t + U h_{t-1} + b) that is diag(act'(·)) U, so when its norm stays below 1 the
@@ -15,16 +16,18 @@ grow (exploding). An LSTM's cell state c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t has t
 ∂c_t/∂c_{t-1} = diag(f_t): with forget gates near 1 the gradient survives many steps.
 """
 
-import math
 
 import keras
 import numpy as np
 from keras import ops
 
 from kerasrnn import _autodiff
-from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
-from kerasrnn.layers import _RecurrentStack
-from kerasrnn.rnn import RNN, Bidirectional
+from kerasrnn.bidirectional import Bidirectional
+from kerasrnn.deep_rnn import _RecurrentStack
+from kerasrnn.gru_cell import GRUCell
+from kerasrnn.lstm_cell import LSTMCell
+from kerasrnn.rnn import RNN
+from kerasrnn.simple_rnn_cell import SimpleRNNCell
 
 
 # -- which recurrent layer --------------------------------------------------------------------
@@ -268,80 +271,3 @@ class GradientNormHistory(keras.callbacks.Callback):
         self.history["clipped_norm"].append(float(opt.clipped_gradient_norm.numpy()))
         self.history["max_clipped_variable_norm"].append(
             float(opt.max_clipped_variable_norm.numpy()))
-
-
-# -- the long-dependency experiment ------------------------------------------------------------
-def recall_task(length, size, num_classes=8, vocabulary_size=32, seed=0):
-    """Sequences of `length` tokens whose label is their first token (1..num_classes); the other
-    tokens are distractors drawn from the rest of the vocabulary. Returns (ids, labels)."""
-    if length < 1 or num_classes >= vocabulary_size - 1:
-        raise ValueError(f"Need length >= 1 and num_classes < vocabulary_size - 1. Received: "
-                         f"length={length}, num_classes={num_classes}, "
-                         f"vocabulary_size={vocabulary_size}")
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, num_classes, size)
-    ids = rng.integers(num_classes + 1, vocabulary_size, (size, length))
-    ids[:, 0] = labels + 1
-    return ids.astype("int32"), labels.astype("int32")
-
-
-# name -> (layer class, extra arguments): Keras' default recurrent initializer is orthogonal,
-# which keeps a SimpleRNN's state norm at the start; "simple_rnn_glorot" is the plain random
-# initialization of the early RNN literature.
-EXPERIMENT_CELLS = {
-    "simple_rnn": ("SimpleRNN", {}),
-    "simple_rnn_glorot": ("SimpleRNN", {"recurrent_initializer": "glorot_uniform"}),
-    "gru": ("GRU", {}),
-    "lstm": ("LSTM", {}),
-}
-
-
-def long_dependency(cells=("simple_rnn_glorot", "simple_rnn", "gru", "lstm"),
-                    lengths=(10, 50, 100), units=32, train_size=2048, dev_size=512, epochs=15,
-                    num_classes=8, vocabulary_size=32, learning_rate=1e-2, seed=0, verbose=0):
-    """Trains one model per (cell, length) on `recall_task`; returns rows
-    {"cell", "length", "accuracy", "chance"} with dev accuracy (chance = 1 / num_classes).
-
-    Model: one-hot tokens -> one kerasrnn layer of `units` -> Dense over the classes, Adam with
-    `clipnorm=1`. `cells` are names of `EXPERIMENT_CELLS`."""
-    import kerasrnn
-
-    rows = []
-    for length in lengths:
-        x, y = recall_task(length, train_size, num_classes, vocabulary_size, seed=seed)
-        dx, dy = recall_task(length, dev_size, num_classes, vocabulary_size, seed=seed + 1)
-        for name in cells:
-            if name not in EXPERIMENT_CELLS:
-                raise ValueError(f"`cells` must be names in {sorted(EXPERIMENT_CELLS)}. "
-                                 f"Received: {name!r}")
-            layer_name, extra = EXPERIMENT_CELLS[name]
-            keras.utils.set_random_seed(seed)
-            model = keras.Sequential([
-                keras.Input((length,), dtype="int32"),
-                keras.layers.Embedding(vocabulary_size, vocabulary_size, trainable=False,
-                                       embeddings_initializer="identity"),  # one-hot
-                getattr(kerasrnn, layer_name)(units, **extra),
-                keras.layers.Dense(num_classes),
-            ])
-            model.compile(keras.optimizers.Adam(learning_rate, clipnorm=1.0),
-                          keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=["accuracy"])
-            model.fit(x, y, batch_size=64, epochs=epochs, verbose=verbose)
-            accuracy = model.evaluate(dx, dy, verbose=0, return_dict=True)["accuracy"]
-            rows.append({"cell": name, "length": length, "accuracy": accuracy,
-                         "chance": 1.0 / num_classes})
-    return rows
-
-
-def accuracy_table(rows):
-    """Markdown: one row per cell, one column per length."""
-    lengths = sorted({r["length"] for r in rows})
-    cells = list(dict.fromkeys(r["cell"] for r in rows))
-    acc = {(r["cell"], r["length"]): r["accuracy"] for r in rows}
-    lines = ["| cell | " + " | ".join(f"N = {n}" for n in lengths) + " |",
-             "|---|" + "---:|" * len(lengths)]
-    for c in cells:
-        lines.append(f"| {c} | " + " | ".join(
-            f"{acc[(c, n)]:.2f}" if (c, n) in acc else "" for n in lengths) + " |")
-    chance = rows[0]["chance"] if rows else math.nan
-    return "\n".join(lines) + f"\n\nchance = {chance:.3f}"

@@ -14,7 +14,7 @@ over unchanged, and decoded tags there are 0.
 import keras
 from keras import ops
 
-from kerasrnn._scan import scan
+from kerasrnn.ops import scan
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")

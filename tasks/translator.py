@@ -27,19 +27,13 @@ import tensorflow as tf
 from keras import ops
 
 import kerasrnn
-from kerasrnn import _scan
 from tasks import data as data_lib
 from tasks.text import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
-    TextTokenizer,
     bucket_by_length,
-    build_vocabulary,
     pad_to_multiple,
-    split_punctuation,
-    wordpiece_tokenizer,
-    wordpiece_vocabulary,
 )
 
 ATTENTIONS = ("bahdanau", "dot", "general", "none")
@@ -78,82 +72,6 @@ PRESETS = {
                    dropout=0.0, label_smoothing=0.0, batch_size=16, epochs=8,
                    learning_rate=5e-3, patience=0, plateau_factor=0.0, beam_size=3),
 }
-
-
-@keras.saving.register_keras_serializable(package="kerasrnn")
-class TranslationTokenizer:
-    """Strings <-> ids for one language: keras-hub WordPiece or words split at punctuation.
-
-    Ids follow `tasks.text`: 0 `[PAD]`, 1 `[UNK]`, 2 `[BOS]`, 3 `[EOS]`. TF ops throughout
-    (tf.data, SavedModel); eager calls run through a `tf.function` because keras-hub's eager
-    path returns Python lists.
-    """
-
-    def __init__(self, vocabulary, kind="wordpiece", lowercase=True):
-        if kind not in ("wordpiece", "word"):
-            raise ValueError(f"`kind` must be 'wordpiece' or 'word'. Received: kind={kind!r}")
-        self.vocabulary, self.kind, self.lowercase = list(vocabulary), kind, lowercase
-        if kind == "wordpiece":
-            self._tokenizer = wordpiece_tokenizer(self.vocabulary, lowercase=lowercase)
-        else:
-            self._tokenizer = TextTokenizer(self.vocabulary, lowercase=lowercase)
-        spec = [tf.TensorSpec([None], tf.string)]
-        self._eager_tokenize = tf.function(self.tokenize, input_signature=spec)
-        self._eager_detokenize = tf.function(
-            self.detokenize, input_signature=[tf.RaggedTensorSpec([None, None], tf.int32, 1)])
-
-    @classmethod
-    def learn(cls, texts, kind="wordpiece", size=8000, lowercase=True):
-        """A vocabulary of about `size` entries learned from training texts."""
-        if kind == "wordpiece":
-            return cls(wordpiece_vocabulary(texts, size, lowercase=lowercase), kind, lowercase)
-        tokens = split_punctuation(tf.constant(list(texts)), clitics=False)
-        if lowercase:
-            tokens = tf.strings.lower(tokens, encoding="utf-8")
-        words = [[w.decode() for w in row] for row in tf.strings.split(tokens).to_list()]
-        return cls(build_vocabulary(words, max_size=size), kind, lowercase)
-
-    @property
-    def vocabulary_size(self):
-        return len(self.vocabulary)
-
-    @property
-    def resource(self):
-        """What a SavedModel must track: the keras-hub layer or the lookup table."""
-        return self._tokenizer if self.kind == "wordpiece" else self._tokenizer._table
-
-    def tokenize(self, texts):
-        """(batch,) strings -> ragged int32 ids (graph mode)."""
-        if self.kind == "wordpiece":
-            return tf.cast(self._tokenizer(texts), tf.int32)
-        return self._tokenizer(split_punctuation(texts, clitics=False))
-
-    def detokenize(self, ids):
-        """Ragged ids -> (batch,) clean strings; [PAD], [BOS], [EOS] are dropped."""
-        if self.kind == "wordpiece":  # (TextTokenizer drops these itself)
-            shown = (ids != PAD_ID) & (ids != BOS_ID) & (ids != EOS_ID)
-            ids = tf.ragged.boolean_mask(ids, shown)
-        text = self._tokenizer.detokenize(ids)
-        # Words and punctuation were split apart: join them again ("a man ." -> "a man.").
-        text = tf.strings.regex_replace(text, r" ([.,!?;:%)\]])", r"\1")
-        text = tf.strings.regex_replace(text, r"([(\[]) ", r"\1")
-        return tf.strings.regex_replace(text, r"(\w) ' (\w)", r"\1'\2")
-
-    def __call__(self, texts):
-        return self._eager_tokenize(tf.constant(list(texts), tf.string))
-
-    def decode(self, ids):
-        """Lists of ids -> Python strings."""
-        ragged = tf.ragged.constant([list(map(int, row)) for row in ids], tf.int32,
-                                    ragged_rank=1, inner_shape=())
-        return [t.decode() for t in self._eager_detokenize(ragged).numpy()]
-
-    def get_config(self):
-        return {"vocabulary": self.vocabulary, "kind": self.kind, "lowercase": self.lowercase}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -315,7 +233,7 @@ class Translator(keras.Model):
             out, carry, weights = self.step(xs[0], carry, memory, keys, source_mask)
             return carry, (out, weights)
 
-        _, (outs, weights) = _scan.scan(fn, state, (ops.transpose(y, (1, 0, 2)),), n_ys=2)
+        _, (outs, weights) = kerasrnn.ops.scan(fn, state, (ops.transpose(y, (1, 0, 2)),), n_ys=2)
         outs = ops.transpose(outs, (1, 0, 2))
         logits = self.output_layer(self.dropout(outs, training=training))
         return logits, ops.transpose(weights, (1, 0, 2))

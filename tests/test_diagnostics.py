@@ -1,5 +1,8 @@
 """kerasrnn.diagnostics against direct autodiff, closed forms and the layers' own outputs."""
 
+import os
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -140,13 +143,17 @@ def test_history_needs_a_tracking_optimizer():
 
 
 def test_recall_task_and_a_short_experiment():
-    ids, labels = d.recall_task(6, 100, num_classes=4, vocabulary_size=12, seed=0)
+    # The experiment lives beside its benchmark script, outside the library.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.long_dependency import accuracy_table, long_dependency, recall_task
+
+    ids, labels = recall_task(6, 100, num_classes=4, vocabulary_size=12, seed=0)
     assert ids.shape == (100, 6) and np.all(ids[:, 0] == labels + 1)
     assert np.all(ids[:, 1:] > 4) and set(labels.tolist()) == {0, 1, 2, 3}
-    rows = d.long_dependency(cells=("lstm",), lengths=(3,), units=16, train_size=512,
-                             dev_size=128, epochs=8, num_classes=4)
+    rows = long_dependency(cells=("lstm",), lengths=(3,), units=16, train_size=512,
+                           dev_size=128, epochs=8, num_classes=4)
     assert rows[0]["accuracy"] > 0.9, rows  # 3 steps back is easy; chance is 0.25
-    assert "N = 3" in d.accuracy_table(rows)
+    assert "N = 3" in accuracy_table(rows)
 
 
 def test_unsupported_layers_are_named(rng):

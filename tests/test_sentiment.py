@@ -8,7 +8,7 @@ import pytest
 from conftest import serve_in_fresh_process
 
 from tasks import sentiment as st
-from tasks import sentiment_export
+from tasks import export
 
 POSITIVE, NEGATIVE = ["good", "great", "fine", "superb"], ["bad", "awful", "dull", "poor"]
 FILLER = ["the", "movie", "was", "plot", "a", "and", "really"]
@@ -157,7 +157,7 @@ def test_keras_and_saved_model_round_trips(trained, tmp_path):
     model.save(path)
     again = keras.saving.load_model(path).predict(texts, verbose=0)
     np.testing.assert_allclose(again["probabilities"], expected["probabilities"], atol=1e-6)
-    exported = sentiment_export.export(model, str(tmp_path / "sentiment_savedmodel"))
+    exported = export.export(model, str(tmp_path / "sentiment_savedmodel"))
     code = f"""
 import json, tensorflow as tf, tensorflow_text
 m = tf.saved_model.load({exported!r})

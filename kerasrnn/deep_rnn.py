@@ -8,8 +8,11 @@ exactly the weights of `keras.layers.LSTM` (or `Bidirectional(LSTM)` with `bidir
 import keras
 from keras import ops
 
-from kerasrnn.cells import GRUCell, LSTMCell, SimpleRNNCell
-from kerasrnn.rnn import RNN, Bidirectional
+from kerasrnn.bidirectional import Bidirectional
+from kerasrnn.gru_cell import GRUCell
+from kerasrnn.lstm_cell import LSTMCell
+from kerasrnn.rnn import RNN
+from kerasrnn.simple_rnn_cell import SimpleRNNCell
 
 _LAYER_KWARGS = ("name", "dtype", "trainable", "autocast")
 

@@ -1,4 +1,4 @@
-"""Tokenizers, vocabularies and tf.data pipelines shared by the four tasks.
+"""Tokenizers and vocabularies shared by the tasks (batching: `tasks.batching`).
 
 Ids: 0 = `[PAD]` (padding), 1 = `[UNK]`, 2 = `[BOS]`, 3 = `[EOS]`, then tokens by frequency.
 
@@ -8,15 +8,11 @@ Ids: 0 = `[PAD]` (padding), 1 = `[UNK]`, 2 = `[BOS]`, 3 = `[EOS]`, then tokens b
                                                         vocabulary, so it travels with a model
     split_punctuation(texts)                            "It's great!" -> "It 's great !"
     wordpiece_vocabulary(texts, size) / wordpiece_tokenizer(vocabulary)   keras-hub WordPiece
-    bucketed_dataset(ids, targets, batch_size, ...)     length-bucketed, padded, shuffled
-    bucket_by_length(ds, lengths, batch_size, ...)      the bucketing step for any tf.data
-    bptt_batches(ids, batch_size, num_steps)            Zaremba-style truncated-BPTT stream
+    TranslationTokenizer(vocabulary, kind)              WordPiece or punctuation-split words,
+                                                        with clean detokenized text
     ptb_text(split)                                     the offline default corpus
 """
 
-import bisect
-
-import numpy as np
 import tensorflow as tf
 from keras.saving import register_keras_serializable
 
@@ -104,6 +100,20 @@ class TextTokenizer:
             return tf.strings.split(texts)
         return tf.strings.unicode_split(texts, "UTF-8")
 
+    def lookup(self, tokens):
+        """Token strings (any shape, or ragged) -> ids, `[UNK]` for unknown tokens (lowercased
+        first when the tokenizer lowercases)."""
+        if self.lowercase:
+            tokens = tf.strings.lower(tokens, encoding="utf-8")
+        if isinstance(tokens, tf.RaggedTensor):
+            return tf.ragged.map_flat_values(self._table.lookup, tokens)
+        return self._table.lookup(tokens)
+
+    @property
+    def resources(self):
+        """What a SavedModel must track to run this tokenizer: its lookup table."""
+        return [self._table]
+
     def __call__(self, texts):
         """Strings -> ids: a scalar gives a 1-D tensor, a batch a RaggedTensor (int32)."""
         pieces = self.split(texts)
@@ -161,109 +171,77 @@ def wordpiece_tokenizer(vocabulary, lowercase=False):
     )
 
 
-def bucketed_dataset(ids, targets=None, batch_size=32, boundaries=(8, 16, 32, 64, 128),
-                     shuffle=True, seed=0):
-    """Batches of similar length, each padded to its bucket's length (few distinct shapes, so
-    XLA and JAX compile only a few programs).
+@register_keras_serializable(package="kerasrnn")
+class TranslationTokenizer:
+    """Strings <-> ids for one language: keras-hub WordPiece or words split at punctuation.
 
-    Args:
-        ids: list of token-id lists.
-        targets: None, one label per sequence, or one label list per sequence (same lengths).
-        boundaries: bucket upper bounds; longer sequences go to a last bucket padded to the
-            longest sequence of the data.
-
-    Yields `({"token_ids", "padding_mask"}, targets, sample_weight)` where `sample_weight` is
-    the padding mask for per-token targets (padding never counts), or
-    `({"token_ids", "padding_mask"}, targets)` / just the features.
+    Ids follow this module: 0 `[PAD]`, 1 `[UNK]`, 2 `[BOS]`, 3 `[EOS]`. TF ops throughout
+    (tf.data, SavedModel); eager calls run through a `tf.function` because keras-hub's eager
+    path returns Python lists.
     """
-    if len(ids) == 0:
-        raise ValueError("`ids` is empty: nothing to batch.")
-    per_token = targets is not None and np.ndim(targets[0]) == 1
-    if targets is not None and len(targets) != len(ids):
-        raise ValueError(f"{len(targets)} targets for {len(ids)} sequences.")
-    if per_token:
-        for i, (s, t) in enumerate(zip(ids, targets)):
-            if len(s) != len(t):
-                raise ValueError(f"sequence {i} has {len(s)} ids but {len(t)} targets.")
 
-    def generate():
-        for i, s in enumerate(ids):
-            if targets is None:
-                yield np.asarray(s, "int32")
-            else:
-                yield np.asarray(s, "int32"), np.asarray(targets[i], "int32")
+    def __init__(self, vocabulary, kind="wordpiece", lowercase=True):
+        if kind not in ("wordpiece", "word"):
+            raise ValueError(f"`kind` must be 'wordpiece' or 'word'. Received: kind={kind!r}")
+        self.vocabulary, self.kind, self.lowercase = list(vocabulary), kind, lowercase
+        if kind == "wordpiece":
+            self._tokenizer = wordpiece_tokenizer(self.vocabulary, lowercase=lowercase)
+        else:
+            self._tokenizer = TextTokenizer(self.vocabulary, lowercase=lowercase)
+        spec = [tf.TensorSpec([None], tf.string)]
+        self._eager_tokenize = tf.function(self.tokenize, input_signature=spec)
+        self._eager_detokenize = tf.function(
+            self.detokenize, input_signature=[tf.RaggedTensorSpec([None, None], tf.int32, 1)])
 
-    seq_spec = tf.TensorSpec([None], tf.int32)
-    if targets is None:
-        signature = seq_spec
-    else:
-        signature = (seq_spec, seq_spec if per_token else tf.TensorSpec([], tf.int32))
-    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    if shuffle:
-        ds = ds.shuffle(len(ids), seed=seed, reshuffle_each_iteration=True)
-    ds = bucket_by_length(ds, [len(s) for s in ids], batch_size, boundaries,
-                          pad_to_bucket_boundary=True)
+    @classmethod
+    def learn(cls, texts, kind="wordpiece", size=8000, lowercase=True):
+        """A vocabulary of about `size` entries learned from training texts."""
+        if kind == "wordpiece":
+            return cls(wordpiece_vocabulary(texts, size, lowercase=lowercase), kind, lowercase)
+        tokens = split_punctuation(tf.constant(list(texts)), clitics=False)
+        if lowercase:
+            tokens = tf.strings.lower(tokens, encoding="utf-8")
+        words = [[w.decode() for w in row] for row in tf.strings.split(tokens).to_list()]
+        return cls(build_vocabulary(words, max_size=size), kind, lowercase)
 
-    def to_features(x, *rest):
-        features = {"token_ids": x, "padding_mask": tf.not_equal(x, PAD_ID)}
-        if not rest:
-            return features
-        if per_token:
-            return features, rest[0], tf.cast(features["padding_mask"], tf.float32)
-        return features, rest[0]
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
 
-    return ds.map(to_features).prefetch(tf.data.AUTOTUNE)
+    @property
+    def resources(self):
+        """What a SavedModel must track: the keras-hub layer or the lookup table."""
+        return [self._tokenizer] if self.kind == "wordpiece" else self._tokenizer.resources
 
+    def tokenize(self, texts):
+        """(batch,) strings -> ragged int32 ids (graph mode)."""
+        if self.kind == "wordpiece":
+            return tf.cast(self._tokenizer(texts), tf.int32)
+        return self._tokenizer(split_punctuation(texts, clitics=False))
 
-def bucket_by_length(ds, lengths, batch_size, boundaries, pad_to_bucket_boundary=False,
-                     padding_values=None):
-    """Batches the elements of `ds` (whose first component is a sequence; `lengths` are those
-    sequences' lengths, in order) by length bucket, each batch padded to its longest (or to its
-    bucket's bound). Sequences longer than every boundary share a last bucket."""
-    longest = max(lengths)
-    bounds = [b for b in boundaries if b < longest] + [longest + 1]
-    ds = ds.bucket_by_sequence_length(
-        lambda x, *rest: tf.shape(x)[0],
-        bucket_boundaries=bounds,
-        bucket_batch_sizes=[batch_size] * (len(bounds) + 1),
-        pad_to_bucket_boundary=pad_to_bucket_boundary,
-        padding_values=padding_values,
-    )
-    # Every bucket flushes its remainder, so the number of batches is known: telling tf.data
-    # lets Keras show progress and not warn that the (unknown-length) input "ran out".
-    per_bucket = np.bincount([bisect.bisect_right(bounds, n) for n in lengths])
-    num_batches = int(sum(-(-n // batch_size) for n in per_bucket))
-    return ds.apply(tf.data.experimental.assert_cardinality(num_batches))
+    def detokenize(self, ids):
+        """Ragged ids -> (batch,) clean strings; [PAD], [BOS], [EOS] are dropped."""
+        if self.kind == "wordpiece":  # (TextTokenizer drops these itself)
+            shown = (ids != PAD_ID) & (ids != BOS_ID) & (ids != EOS_ID)
+            ids = tf.ragged.boolean_mask(ids, shown)
+        text = self._tokenizer.detokenize(ids)
+        # Words and punctuation were split apart: join them again ("a man ." -> "a man.").
+        text = tf.strings.regex_replace(text, r" ([.,!?;:%)\]])", r"\1")
+        text = tf.strings.regex_replace(text, r"([(\[]) ", r"\1")
+        return tf.strings.regex_replace(text, r"(\w) ' (\w)", r"\1'\2")
 
+    def __call__(self, texts):
+        return self._eager_tokenize(tf.constant(list(texts), tf.string))
 
-def pad_to_multiple(x, multiple=8, value=0):
-    """Pads axis 1 of a (batch, T, ...) tensor with `value` up to a multiple of `multiple`
-    (at least one step). In tf.data pipelines: each distinct batch width compiles the train
-    step again, so rounding widths keeps the number of compiled programs small."""
-    width = tf.shape(x)[1]
-    target = tf.maximum(1, (width + multiple - 1) // multiple) * multiple
-    paddings = [[0, 0], [0, target - width]] + [[0, 0]] * (len(x.shape) - 2)
-    return tf.pad(x, paddings, constant_values=value)
+    def decode(self, ids):
+        """Lists of ids -> Python strings."""
+        ragged = tf.ragged.constant([list(map(int, row)) for row in ids], tf.int32,
+                                    ragged_rank=1, inner_shape=())
+        return [t.decode() for t in self._eager_detokenize(ragged).numpy()]
 
+    def get_config(self):
+        return {"vocabulary": self.vocabulary, "kind": self.kind, "lowercase": self.lowercase}
 
-def bptt_batches(ids, batch_size, num_steps):
-    """Truncated-BPTT batches as in Zaremba et al.'s PTB reader: the stream is cut into
-    `batch_size` contiguous rows; batch i holds columns [i·num_steps, (i+1)·num_steps) of every
-    row, and targets are the same shifted by one. Row r of consecutive batches continues the
-    same text, so the recurrent state can be carried from one batch to the next.
-
-    Returns (inputs, targets), each (num_batches, batch_size, num_steps) int32.
-    """
-    ids = np.asarray(ids, "int32")
-    row_len = len(ids) // batch_size
-    num_batches = (row_len - 1) // num_steps
-    if num_batches < 1:
-        raise ValueError(
-            f"{len(ids)} tokens are too few for batch_size={batch_size} and "
-            f"num_steps={num_steps}: need at least {batch_size * (num_steps + 1)}."
-        )
-    rows = ids[: batch_size * row_len].reshape(batch_size, row_len)
-    n = num_batches * num_steps
-    x = rows[:, :n].reshape(batch_size, num_batches, num_steps).transpose(1, 0, 2)
-    y = rows[:, 1 : n + 1].reshape(batch_size, num_batches, num_steps).transpose(1, 0, 2)
-    return x, y
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

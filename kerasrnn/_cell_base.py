@@ -1,0 +1,206 @@
+"""What the built-in cells share (not public): argument checks, weights, dropout masks and
+the choice of the fused whole-sequence kernel (`kerasrnn._fused`).
+
+A cell follows the Keras cell protocol (`call(inputs, states, training) -> (output,
+new_states)`, `state_size`, `output_size`, `get_initial_state`), so it works inside
+`kerasrnn.RNN` as well as `keras.layers.RNN`. Weights have exactly the shapes and gate order of
+Keras' built-in cells, so `set_weights` copies both ways. The built-in cells also know how to
+run a whole sequence at once with a hand-written gradient (`fused_sequence`); `kerasrnn.RNN`
+uses that fast path whenever it applies.
+"""
+
+import inspect
+
+import keras
+from keras import ops
+
+from kerasrnn import _fused
+
+register = keras.saving.register_keras_serializable(package="kerasrnn")
+
+
+def _check_units(units):
+    if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+        raise ValueError(
+            f"`units` must be a positive integer. Received: units={units!r}"
+        )
+
+
+def _check_rate(name, value):
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
+
+
+def _activation_name(fn):
+    name = keras.activations.serialize(fn)
+    return name if isinstance(name, str) else None
+
+
+class _BaseCell(keras.layers.Layer):
+    """Shared options and dropout handling of the built-in cells (not public)."""
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_units(units)
+        _check_rate("dropout", dropout)
+        _check_rate("recurrent_dropout", recurrent_dropout)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Set by kerasrnn.RNN for the length of one call: one mask per sequence.
+        self._step_masks = None
+
+    # Number of gate blocks in kernel / recurrent_kernel (1 for SimpleRNN, 4 LSTM, 3 GRU).
+    gates = 1
+
+    @property
+    def state_size(self):
+        return self.units
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def _add_kernels(self, input_dim):
+        self.kernel = self.add_weight(
+            shape=(input_dim, self.gates * self.units),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, self.gates * self.units),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+
+    def _add_bias(self, shape, initializer=None):
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=shape,
+                name="bias",
+                initializer=initializer or self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+
+    def get_initial_state(self, batch_size=None):
+        sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
+        return [ops.zeros((batch_size, s), dtype=self.compute_dtype) for s in sizes]
+
+    def dropout_masks(self, step_input, training):
+        """(input mask (B, F) or None, recurrent mask (B, units) or None) for one sequence."""
+        if not training:
+            return None, None
+        batch = ops.shape(step_input)[0]
+        input_mask = rec_mask = None
+        if self.dropout > 0:
+            input_mask = keras.random.dropout(
+                ops.ones_like(step_input), rate=self.dropout, seed=self.seed_generator
+            )
+        if self.recurrent_dropout > 0:
+            rec_mask = keras.random.dropout(
+                ops.ones((batch, self.units), dtype=step_input.dtype),
+                rate=self.recurrent_dropout,
+                seed=self.seed_generator,
+            )
+        return input_mask, rec_mask
+
+    def _masked_step_inputs(self, inputs, h_prev, training):
+        """Applies the sequence's dropout masks to one step's input and previous output."""
+        if self._step_masks is not None:
+            input_mask, rec_mask = self._step_masks
+        else:
+            # Called outside kerasrnn.RNN (e.g. inside keras.layers.RNN): no per-sequence
+            # masks were prepared, so masks are drawn per step.
+            input_mask, rec_mask = self.dropout_masks(inputs, training)
+        if input_mask is not None:
+            inputs = inputs * input_mask
+        if rec_mask is not None:
+            h_prev = h_prev * rec_mask
+        return inputs, h_prev
+
+    def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
+        """A `_fused._Spec` when this cell can run on the fast path, else None. With
+        `sequences=False` the kernel returns only the last step's output."""
+        act = _activation_name(self.activation)
+        ract = _activation_name(getattr(self, "recurrent_activation", self.activation))
+        if act not in _fused.FUNCTIONS or ract not in _fused.FUNCTIONS:
+            return None
+        return _fused._Spec(
+            mask, rec_mask, zero_output, act, ract, unroll, training, sequences=sequences
+        )
+
+    def get_config(self):
+        ser = keras.saving.serialize_keras_object
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": ser(self.kernel_initializer),
+            "recurrent_initializer": ser(self.recurrent_initializer),
+            "bias_initializer": ser(self.bias_initializer),
+            "kernel_regularizer": ser(self.kernel_regularizer),
+            "recurrent_regularizer": ser(self.recurrent_regularizer),
+            "bias_regularizer": ser(self.bias_regularizer),
+            "kernel_constraint": ser(self.kernel_constraint),
+            "recurrent_constraint": ser(self.recurrent_constraint),
+            "bias_constraint": ser(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+
+
+def _value(variable):
+    # A tensor read outside the custom-gradient function: on TF, a variable read inside it
+    # would be treated as a captured variable (convert_to_tensor returns the variable itself).
+    return None if variable is None else ops.copy(variable)
+
+
+def _flat_sizes(cell):
+    size = cell.state_size
+    return list(size) if isinstance(size, (list, tuple)) else [size]
+
+
+def _takes_training(cell):
+    try:
+        return "training" in inspect.signature(cell.call).parameters
+    except (TypeError, ValueError):
+        return False

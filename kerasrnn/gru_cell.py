@@ -1,0 +1,100 @@
+"""`GRUCell`: one step of a gated recurrent unit."""
+
+import keras
+from keras import ops
+
+from kerasrnn import _fused_gated
+from kerasrnn._cell_base import _BaseCell, _value, register
+
+
+@register
+class GRUCell(_BaseCell):
+    """Gated recurrent unit (Cho et al. 2014), in either of its two forms.
+
+        z_t = σ(x_t W_z + h_{t-1} U_z + b_z)                 update gate
+        r_t = σ(x_t W_r + h_{t-1} U_r + b_r)                 reset gate
+        reset_after=True  (Keras / cuDNN form, default):
+            ĥ_t = tanh(x_t W_h + b_h + r_t * (h_{t-1} U_h + b'_h))
+        reset_after=False (Cho et al. 2014):
+            ĥ_t = tanh(x_t W_h + b_h + (r_t * h_{t-1}) U_h)
+        h_t = z_t * h_{t-1} + (1 - z_t) * ĥ_t
+
+    Blocks in Keras' order `[z, r, h]`: `kernel` (F, 3·units), `recurrent_kernel`
+    (units, 3·units); `bias` is (2, 3·units) with reset_after — row 0 the input bias, row 1 the
+    recurrent bias (b'), which is what makes the two forms differ — and (3·units,) without.
+
+    Args:
+        units: positive int, size of `h`.
+        activation: for `ĥ`, default `"tanh"`.
+        recurrent_activation: for the gates, default `"sigmoid"`.
+        reset_after: which form (see above), default True.
+        Other arguments: as `SimpleRNNCell`.
+
+    Call arguments:
+        inputs: `(batch, features)`; states: `[h_{t-1}]`; training: enables dropout.
+
+    Example:
+        >>> layer = kerasrnn.RNN(kerasrnn.GRUCell(16, reset_after=False))
+        >>> layer(np.zeros((2, 5, 8))).shape
+        (2, 16)
+    """
+
+    gates = 3
+
+    def __init__(
+        self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True,
+        **kwargs,
+    ):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.reset_after = reset_after
+
+    def build(self, input_shape):
+        self._add_kernels(input_shape[-1])
+        self._add_bias((2, 3 * self.units) if self.reset_after else (3 * self.units,))
+
+    def call(self, inputs, states, training=False):
+        h = self.step_activations(inputs, states, training)["hidden"]
+        return h, [h] if isinstance(states, (list, tuple)) else h
+
+    def step_activations(self, inputs, states, training=False):
+        """One step's activations by name: the gates "update" z_t and "reset" r_t, the
+        "candidate" ĥ_t and the new "hidden" h_t."""
+        h_prev = states[0] if isinstance(states, (list, tuple)) else states
+        x, h_rec = self._masked_step_inputs(inputs, h_prev, training)
+        u = self.recurrent_kernel
+        xz = ops.matmul(x, self.kernel)
+        b_rec = None
+        if self.use_bias:
+            b_in, b_rec = (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
+            xz = xz + b_in
+        x_z, x_r, x_h = ops.split(xz, 3, axis=-1)
+        if self.reset_after:
+            rz = ops.matmul(h_rec, u)
+            if b_rec is not None:
+                rz = rz + b_rec
+            r_z, r_r, r_h = ops.split(rz, 3, axis=-1)
+            z = self.recurrent_activation(x_z + r_z)
+            r = self.recurrent_activation(x_r + r_r)
+            hh = self.activation(x_h + r * r_h)
+        else:
+            r_z, r_r = ops.split(ops.matmul(h_rec, u[:, : 2 * self.units]), 2, axis=-1)
+            z = self.recurrent_activation(x_z + r_z)
+            r = self.recurrent_activation(x_r + r_r)
+            hh = self.activation(x_h + ops.matmul(r * h_rec, u[:, 2 * self.units :]))
+        h = z * h_prev + (1.0 - z) * hh
+        return {"update": z, "reset": r, "candidate": hh, "hidden": h}
+
+    def fused_sequence(self, x, states, spec):
+        out, h = _fused_gated.gru_sequence(
+            x, states[0], _value(self.kernel), _value(self.recurrent_kernel), _value(self.bias),
+            self.reset_after, spec,
+        )
+        return out, [h]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
+            "reset_after": self.reset_after,
+        }

@@ -1,0 +1,130 @@
+"""The command-line plumbing every task script shares.
+
+    python -m tasks.<task> COMMAND [inputs ...] [--preset P] [--set FIELD=VALUE ...]
+                                   [--data D] [--data-dir DIR] [--train F] [--dev F]
+                                   [--model M.keras] [--out DIR] [--backup-dir DIR]
+                                   [--tensorboard DIR] [--epochs N] [--seed N] [--verbose]
+
+A task script builds its parser with `parser(...)`, adds its own flags, and hands each command
+to a function. `config(args, presets)` gives the preset with the flag overrides applied;
+`train_callbacks(args)` the backup and TensorBoard callbacks; `save(model, args)` writes the
+trained model. `check_model_path` runs before any data is read, so that a run never trains for
+an hour and then fails to save.
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+
+from tasks import data as data_lib
+
+
+def parser(prog, doc, commands, presets, default_preset, model, out):
+    """An argparse parser with the shared flags. `commands`: the subcommand names (the first
+    positional argument); `model` / `out`: the default `.keras` path and export folder."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=doc.split("\n\n")[1] if "\n\n" in doc else None)
+    p.add_argument("command", choices=commands)
+    p.add_argument("inputs", nargs="*", help="the texts (or sentences) to run the command on")
+    p.add_argument("--preset", choices=sorted(presets), default=default_preset,
+                   help=f"the configuration (default: {default_preset})")
+    p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                   help="override fields of the preset's Config")
+    p.add_argument("--data", help="a dataset: a path, or a name in --data-dir")
+    p.add_argument("--data-dir", help=f"where named datasets are (default: ${data_lib.DATA_ENV})")
+    p.add_argument("--train", help="the training file (a path, or a name in --data-dir)")
+    p.add_argument("--dev", help="the dev file (a path, or a name in --data-dir)")
+    p.add_argument("--model", default=model, help=f"the .keras file (default: {model})")
+    p.add_argument("--out", default=out, help=f"export: the SavedModel folder (default: {out})")
+    p.add_argument("--backup-dir", help="train: checkpoints to resume an interrupted run")
+    p.add_argument("--tensorboard", help="train: a TensorBoard log folder")
+    p.add_argument("--epochs", type=int, help="override the preset's epochs")
+    p.add_argument("--seed", type=int, help="override the preset's seed")
+    p.add_argument("--verbose", action="store_true",
+                   help="a progress bar even when the output is not a terminal")
+    return p
+
+
+def keras_verbosity(args):
+    """Keras' `verbose`: a progress bar on a terminal (or with --verbose), a line per epoch
+    otherwise."""
+    return 1 if args.verbose or sys.stdout.isatty() else 2
+
+
+def config(args, presets, **overrides):
+    """The preset `args.preset` with `--epochs`, `--seed`, the task's own `overrides` (those
+    not None) and then `--set FIELD=VALUE` applied."""
+    chosen = presets[args.preset]
+    given = {"epochs": args.epochs, "seed": args.seed, **overrides}
+    chosen = dataclasses.replace(chosen, **{k: v for k, v in given.items() if v is not None})
+    return with_overrides(chosen, args.set)
+
+
+def with_overrides(config, items):
+    """`config` (a dataclass) with `FIELD=VALUE` strings applied, each value parsed as the
+    field's type (booleans as true/false). Unknown fields or bad values raise one ValueError."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    overrides = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep or field not in fields:
+            raise ValueError(f"--set takes FIELD=VALUE with FIELD one of {sorted(fields)}. "
+                             f"Received: {item!r}")
+        kind = type(getattr(config, field))
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"--set {field} takes true or false. Received: {value!r}")
+            overrides[field] = value.lower() in ("true", "1")
+        else:
+            try:
+                overrides[field] = kind(value)
+            except ValueError:
+                raise ValueError(f"--set {field} takes a value of type {kind.__name__}. "
+                                 f"Received: {value!r}") from None
+    return dataclasses.replace(config, **overrides)
+
+
+def check_model_path(path):
+    """Fails now, not after training, if the model cannot be saved at `path`."""
+    if not str(path).endswith(".keras"):
+        raise ValueError(f"--model must name a .keras file. Received: --model {path}")
+    folder = os.path.dirname(os.path.abspath(path))
+    parent = folder
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise ValueError(f"--model {path}: cannot write into {parent}")
+    if os.path.isdir(path):
+        raise ValueError(f"--model {path} is a folder; give a .keras file path")
+
+
+def train_callbacks(args):
+    """BackupAndRestore (with --backup-dir) and TensorBoard (with --tensorboard)."""
+    import keras
+
+    callbacks = []
+    if args.backup_dir:
+        callbacks.append(keras.callbacks.BackupAndRestore(args.backup_dir))
+    if args.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(args.tensorboard))
+    return callbacks
+
+
+def save(model, args):
+    os.makedirs(os.path.dirname(os.path.abspath(args.model)), exist_ok=True)
+    model.save(args.model)
+    print(f"saved {args.model}")
+
+
+def load(args):
+    import keras
+
+    return keras.saving.load_model(args.model)
+
+
+def banner(name, config):
+    import keras
+
+    print(f"kerasrnn {name}, {keras.backend.backend()} backend: {config}")

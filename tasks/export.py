@@ -1,0 +1,244 @@
+"""String-input SavedModels for every task: one `export(model, path)`.
+
+A string op cannot live inside a function that JAX's jax2tf converts, so every export has two
+layers (see the README's "Export" notes):
+
+1. numeric endpoints (ids in, numbers out) added with `numeric_endpoint`: a Keras
+   `ExportArchive` endpoint, converted with jax2tf on JAX, a plain `tf.function` on TF;
+2. string endpoints: plain `tf.function`s that preprocess with the model's own vocabularies
+   (lookup tables in the graph), call the numeric endpoints and post-process, added with
+   `string_endpoint` as they are (no conversion).
+
+What each task model serves is named by its `serving` attribute:
+
+    "language_model"  score(texts) -> {"perplexity", "token_log_probs", "num_tokens"};
+                      generate(texts) -> each prompt and its greedy continuation (default);
+                      sample(texts, seed, temperature) -> seeded sampling
+    "tagger"          tag(sentences) -> {"tags": string[batch, T], "lengths"} (default);
+                      tag_tokens(tokens: string[batch, T]) the same, pre-tokenized
+    "classifier"      serve(texts) -> {"label": string[batch], "probabilities"} (default)
+    "translator"      translate(texts) greedy (default); translate_beam(texts) beam search
+
+A serving process needs only `tensorflow` and `tensorflow_text`: `load(path)`.
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from tasks.tokenizers import EOS_ID, PAD_ID
+
+STRINGS = tf.TensorSpec([None], tf.string)
+
+
+def export(model, path, **options):
+    """Writes `model`'s string-input SavedModel to `path` and returns `path`. `options`:
+    `max_length` (language models: tokens generated per prompt, default 30)."""
+    writers = {"language_model": _language_model, "tagger": _tagger,
+               "classifier": _classifier, "translator": _translator}
+    kind = getattr(model, "serving", None)
+    if kind not in writers:
+        raise ValueError(f"`model` must be a task model with a `serving` kind in "
+                         f"{sorted(writers)}. Received: {type(model).__name__}")
+    archive = keras.export.ExportArchive()
+    archive.track(model)  # all the weights, once
+    for resource in model.preprocessor.resources:
+        archive.track(resource)
+    default = writers[kind](model, archive, **options)
+    archive.add_endpoint("serving_default", default)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    archive.write_out(path, verbose=False)
+    return path
+
+
+def load(path):
+    """What a serving process does: only TensorFlow (and TF Text for its ops)."""
+    import tensorflow_text  # noqa: F401  registers the ops a WordPiece model uses
+
+    return tf.saved_model.load(path)
+
+
+def numeric_endpoint(archive, name, fn, input_signature, polymorphic_shapes=None):
+    """Adds `fn(*tensors)` (Keras ops on tracked weights) and returns the callable endpoint.
+
+    On JAX every `None` dimension becomes a symbol for jax2tf: the first dimension of every
+    input is "batch", the others distinct symbols unless `polymorphic_shapes` (one string per
+    input, e.g. "(batch, t)") says which dimensions are equal."""
+    kwargs = {}
+    if keras.backend.backend() == "jax":
+        # No gradient in a serving graph: no load-time warning and a smaller file.
+        kwargs["jax2tf_kwargs"] = {"with_gradient": False}
+        if polymorphic_shapes:
+            kwargs["jax2tf_kwargs"]["polymorphic_shapes"] = polymorphic_shapes
+    return archive.add_endpoint(name, fn, input_signature=input_signature, **kwargs)
+
+
+def string_endpoint(archive, name, fn, input_signature):
+    """Adds a string-level function as is: `fn` only calls numeric endpoints and TF ops."""
+    traced = tf.function(fn, input_signature=input_signature, autograph=False)
+    traced.get_concrete_function()
+    archive.add_endpoint(name, traced)
+    return traced
+
+
+def _language_model(model, archive, max_length=30):
+    tokenizer = model.tokenizer
+    state_size = sum(model.state_sizes)
+
+    def token_log_probs(inputs, targets):  # (batch, time) each, padded with [PAD]
+        logits, _ = model.call_with_state(inputs, None, ops.not_equal(inputs, PAD_ID))
+        logp = ops.log_softmax(logits, axis=-1)
+        picked = ops.take_along_axis(logp, ops.expand_dims(targets, -1), axis=-1)[..., 0]
+        return ops.where(ops.not_equal(targets, PAD_ID), picked, ops.zeros_like(picked))
+
+    numeric_scores = numeric_endpoint(
+        archive, "token_log_probs", token_log_probs, [tf.TensorSpec((None, None), tf.int32)] * 2,
+        polymorphic_shapes=["(batch, t)", "(batch, t)"])
+    numeric_step = numeric_endpoint(
+        archive, "step", model.step,
+        [tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, state_size), tf.float32)])
+
+    def encode(texts):
+        """[EOS] + tokens (+ [EOS] to score) as a padded (batch, time) tensor and lengths."""
+        ragged = tokenizer(texts)
+        start = tf.fill([ragged.nrows(), 1], EOS_ID)
+        return tf.concat([start, ragged], axis=1)
+
+    def score(texts):
+        ragged = encode(texts)
+        ragged = tf.concat([ragged, tf.fill([ragged.nrows(), 1], EOS_ID)], axis=1)
+        ids = ragged.to_tensor(PAD_ID)
+        logp = numeric_scores(ids[:, :-1], ids[:, 1:])
+        n = tf.cast(ragged.row_lengths() - 1, tf.int32)
+        perplexity = tf.exp(-tf.reduce_sum(logp, 1) / tf.cast(n, tf.float32))
+        return {"perplexity": perplexity, "token_log_probs": logp, "num_tokens": n}
+
+    def decode_loop(texts, choose):
+        ragged = encode(texts)
+        lengths = tf.cast(ragged.row_lengths(), tf.int32)
+        total = tf.reduce_max(lengths) + max_length
+        tokens = ragged.to_tensor(PAD_ID, shape=[None, None])
+        tokens = tf.pad(tokens, [[0, 0], [0, total - tf.shape(tokens)[1]]])
+        batch = tf.shape(tokens)[0]
+        state = tf.zeros([batch, state_size])
+
+        def body(t, tokens, state, done):
+            logits, state = numeric_step(tokens[:, t - 1], state)
+            chosen = tf.cast(choose(logits, t), tf.int32)
+            forced = t < lengths  # still inside this row's prompt
+            token = tf.where(forced, tokens[:, t], chosen)
+            tokens = tf.tensor_scatter_nd_update(
+                tokens, tf.stack([tf.range(batch), tf.fill([batch], t)], axis=1), token)
+            done = done | (~forced & tf.equal(token, EOS_ID))
+            return t + 1, tokens, state, done
+
+        def cond(t, tokens, state, done):
+            return (t < total) & ~tf.reduce_all(done)
+
+        _, tokens, _, _ = tf.while_loop(
+            cond, body, (tf.constant(1), tokens, state, tf.zeros([batch], tf.bool)))
+        # Keep each prompt and its continuation up to (not including) the first new [EOS].
+        position = tf.range(tf.shape(tokens)[1])[None, :]
+        generated = position >= lengths[:, None]
+        ended = tf.cumsum(tf.cast(generated & tf.equal(tokens, EOS_ID), tf.int32), axis=1) > 0
+        keep = ~ended & tf.not_equal(tokens, PAD_ID)
+        return tokenizer.detokenize(tf.ragged.boolean_mask(tokens, keep))
+
+    def generate(texts):
+        return decode_loop(texts, lambda logits, t: tf.argmax(logits, axis=-1))
+
+    def sample(texts, seed, temperature):
+        def choose(logits, t):
+            seeds = tf.stack([tf.cast(seed, tf.int32), t])
+            return tf.random.stateless_categorical(logits / temperature, 1, seeds)[:, 0]
+
+        return decode_loop(texts, choose)
+
+    strings = STRINGS
+    string_endpoint(archive, "score", score, [strings])
+    default = string_endpoint(archive, "generate", generate, [strings])
+    string_endpoint(archive, "sample", sample, [
+        strings, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
+    return default
+
+
+def _tagger(model, archive):
+    pre = model.preprocessor
+
+    def tag_ids(token_ids, char_ids, case_ids):
+        mask = ops.not_equal(token_ids, PAD_ID)
+        features = {"token_ids": token_ids, "char_ids": char_ids, "case_ids": case_ids,
+                    "padding_mask": mask}
+        return model.decode(model(features), mask)
+
+    words = tf.TensorSpec((None, None), tf.int32)
+    numeric = numeric_endpoint(
+        archive, "tag_ids", tag_ids,
+        [words, tf.TensorSpec((None, None, pre.max_word_length), tf.int32), words],
+        polymorphic_shapes=["(batch, t)", f"(batch, t, {pre.max_word_length})", "(batch, t)"])
+    names = tf.constant(model.tags)
+
+    def tag_tokens(tokens):
+        # At least one column: an all-empty batch still has a (padding) step to run.
+        tokens = tf.pad(tokens, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(tokens)[1])]])
+        features = pre(tokens)
+        ids = numeric(features["token_ids"], features["char_ids"], features["case_ids"])
+        mask = features["padding_mask"]
+        return {"tags": tf.where(mask, tf.gather(names, ids), ""),
+                "lengths": tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)}
+
+    def tag(sentences):
+        return tag_tokens(tf.strings.split(sentences).to_tensor(""))
+
+    string_endpoint(archive, "tag_tokens", tag_tokens,
+                            [tf.TensorSpec([None, None], tf.string)])
+    default = string_endpoint(archive, "tag", tag, [STRINGS])
+    return default
+
+
+def _classifier(model, archive):
+    pre = model.preprocessor
+    def probabilities(token_ids):
+        features = {"token_ids": token_ids, "padding_mask": ops.not_equal(token_ids, PAD_ID)}
+        return ops.softmax(model(features), axis=-1)
+
+    numeric = numeric_endpoint(archive, "probabilities", probabilities,
+                                       [tf.TensorSpec((None, None), tf.int32)],
+                                       polymorphic_shapes=["(batch, t)"])
+    names = tf.constant(model.labels)
+
+    def serve(texts):
+        p = numeric(pre(texts)["token_ids"])
+        return {"label": tf.gather(names, tf.argmax(p, axis=-1, output_type=tf.int32)),
+                "probabilities": p}
+
+    default = string_endpoint(archive, "serve", serve, [STRINGS])
+    return default
+
+
+def _translator(model, archive):
+    src, tgt = model.source_tokenizer, model.target_tokenizer
+    ids_spec = [tf.TensorSpec((None, None), tf.int32)]
+    greedy = numeric_endpoint(archive, "greedy_ids",
+                                      lambda ids: model.beam_search(ids, beam_size=1),
+                                      ids_spec, polymorphic_shapes=["(batch, s)"])
+    beam = numeric_endpoint(archive, "beam_ids", lambda ids: model.beam_search(ids),
+                                    ids_spec, polymorphic_shapes=["(batch, s)"])
+
+    def source_ids(texts):
+        ids = src.tokenize(texts)[:, : model.settings["max_source_length"]].to_tensor(PAD_ID)
+        # At least one column: an empty text still has a (padding) step to encode.
+        return tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
+
+    def detokenize(ids):
+        return tgt.detokenize(tf.RaggedTensor.from_tensor(ids, padding=PAD_ID))
+
+    strings = [STRINGS]
+    string_endpoint(archive, "translate_beam",
+                            lambda texts: detokenize(beam(source_ids(texts))), strings)
+    default = string_endpoint(archive, "translate",
+                                      lambda texts: detokenize(greedy(source_ids(texts))),
+                                      strings)
+    return default

@@ -1,0 +1,3 @@
+from tasks.sentiment.script import main
+
+main()

@@ -1,0 +1,61 @@
+"""`python -m tasks.sentiment`: train, evaluate, predict, export."""
+
+from tasks import cli
+from tasks.sentiment import recipe
+from tasks.sentiment.model import POOLINGS
+
+COMMANDS = ("train", "evaluate", "predict", "export")
+
+
+def main(argv=None):
+    from tasks.sentiment import __doc__ as doc
+
+    parser = cli.parser("python -m tasks.sentiment", doc, COMMANDS, recipe.PRESETS, "binary",
+                        model="saved_models/sentiment.keras", out="saved_models/sentiment")
+    parser.add_argument("--text-column", default="text", help="CSV/TSV: header name or index")
+    parser.add_argument("--label-column", default="label", help="CSV/TSV: header name or index")
+    parser.add_argument("--classes", type=int, choices=[2, 5], help="SST: binary or 5-class")
+    parser.add_argument("--no-phrases", action="store_true", help="SST: sentences only")
+    parser.add_argument("--pooling", choices=POOLINGS, help="override the preset's")
+    parser.add_argument("--cell", choices=["lstm", "gru"], help="override the preset's")
+    parser.add_argument("--class-weight", action="store_true", help="balance the classes")
+    args = parser.parse_args(argv)
+    config = cli.config(args, recipe.PRESETS, classes=args.classes, pooling=args.pooling,
+                        cell=args.cell, class_weight=args.class_weight or None,
+                        phrases=False if args.no_phrases else None)
+    columns = {k: int(v) if v.isdigit() else v for k, v in
+               (("text_column", args.text_column), ("label_column", args.label_column))}
+
+    def data(split, path):
+        if not (path or args.data):
+            parser.error(f"{args.command} needs --data or --{split}")
+        return recipe.load(path or args.data, config, args.data_dir, split, **columns)
+
+    if args.command == "train":
+        cli.check_model_path(args.model)
+        cli.banner("sentiment", config)
+        model, _, results = recipe.train(config, data("train", args.train), data("dev", args.dev),
+                                         callbacks=cli.train_callbacks(args),
+                                         verbose=cli.keras_verbosity(args))
+        cli.save(model, args)
+        print(recipe.report(results))
+        return results
+    model = cli.load(args)
+    if args.command == "evaluate":
+        config.classes = len(model.labels)
+        results = recipe.scores(model, *data("dev", args.dev))
+        print(recipe.report(results))
+        return results
+    if args.command == "predict":
+        texts = args.inputs or ["a gorgeous , witty , seductive movie .",
+                                "the plot is nothing but boilerplate clichés ."]
+        out = model.predict(texts, verbose=0)
+        for text, label, p in zip(texts, out["label"], out["probabilities"]):
+            print(f"{label} ({100 * p.max():.1f}%): {text}")
+        return out
+    from tasks import export
+
+    path = export.export(model, args.out)
+    print(f"exported a SavedModel with the endpoint serve(texts) -> label, probabilities: "
+          f"{path}")
+    return path

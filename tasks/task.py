@@ -1,0 +1,164 @@
+"""`Task`: the contract every task model fills in (keras-hub's Task, small).
+
+A task model is a `keras.Model` that
+- owns its preprocessor (raw strings -> the model's features, TF ops) and saves it in its
+  config, so a `.keras` file holds everything needed to run on raw input;
+- has `compile()` defaults: Adam with `clipnorm`, its loss (padding weighted out), its metrics,
+  an XLA-compiled step; `compile_from_config` restores the same after loading;
+- `fit`, `evaluate` and `predict` accept raw inputs (strings, token lists, string pairs) as well
+  as features or a `tf.data.Dataset`, as any Keras model;
+- stores every constructor argument as an attribute of the same name, so that `get_config` is
+  written once, here.
+
+A subclass writes its layers, `call`, and three small hooks:
+    is_raw(x)                                   are these raw inputs (not features)?
+    raw_dataset(x, y, batch_size, shuffle)      raw inputs (and targets) -> batches of
+                                                `(features, y[, sample_weight])`
+    predict_raw(x, batch_size)                  raw inputs -> the task's answers
+and may override `default_loss()` / `default_metrics()` / `default_weighted_metrics()` and the
+class attributes `learning_rate`, `clipnorm`, `jit_compile_default`.
+"""
+
+import inspect
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+
+class Task(keras.Model):
+    """Base class of the task models; see the module docstring."""
+
+    learning_rate = 1e-3  # the default optimizer's
+    clipnorm = 5.0
+    jit_compile_default = True  # XLA on every backend (Keras' "auto" leaves TF on CPU eager)
+    config_exclude = ()  # constructor arguments that get_config leaves out
+
+    def __init__(self, preprocessor, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(preprocessor, dict):
+            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        self.preprocessor = preprocessor
+
+    # -- compile defaults ------------------------------------------------------------------
+    def default_loss(self):
+        return None  # the subclass's `compute_loss`
+
+    def default_metrics(self):
+        return None
+
+    def default_weighted_metrics(self):
+        return None
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", weighted_metrics="auto",
+                jit_compile="default", **kwargs):
+        """Every "auto" takes the task's default: Adam(`learning_rate`, clipnorm=`clipnorm`),
+        the task's loss and metrics; `jit_compile` the task's (XLA unless it cannot)."""
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(self.learning_rate, clipnorm=self.clipnorm)
+        if loss == "auto":
+            loss = self.default_loss()
+        if metrics == "auto":
+            metrics = self.default_metrics()
+        if weighted_metrics == "auto":
+            weighted_metrics = self.default_weighted_metrics()
+        if jit_compile == "default":
+            jit_compile = self.jit_compile_default
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                        weighted_metrics=weighted_metrics, jit_compile=jit_compile, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips this for a custom `compile`; ours takes the same (deserialized) arguments.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    # -- raw inputs ------------------------------------------------------------------------
+    def is_raw(self, x):
+        return is_text(x)
+
+    def raw_dataset(self, x, y=None, batch_size=None, shuffle=False):
+        raise NotImplementedError(f"{type(self).__name__} does not batch raw inputs.")
+
+    def predict_raw(self, x, batch_size=None, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not predict on raw inputs.")
+
+    def fit(self, x=None, y=None, batch_size=None, validation_data=None, shuffle=True,
+            **kwargs):
+        if self.is_raw(x):
+            x = self.raw_dataset(x, y, batch_size, shuffle=shuffle)
+            y, batch_size, shuffle = None, None, False  # the dataset shuffles itself
+        if isinstance(validation_data, (tuple, list)) and self.is_raw(validation_data[0]):
+            validation_data = self.raw_dataset(*validation_data[:2], batch_size)
+        return super().fit(x, y, batch_size=batch_size, validation_data=validation_data,
+                           shuffle=shuffle, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        if self.is_raw(x):
+            x, y, batch_size = self.raw_dataset(x, y, batch_size), None, None
+        return super().evaluate(x, y, batch_size=batch_size, **kwargs)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        """On raw inputs: the task's answers (`predict_raw`). On features: the model's
+        outputs, as any Keras model."""
+        if self.is_raw(x):
+            return self.predict_raw(x, batch_size, **kwargs)
+        return super().predict(x, batch_size=batch_size, **kwargs)
+
+    # -- serialization ---------------------------------------------------------------------
+    def get_config(self):
+        """Every constructor argument, read from the attribute of the same name."""
+        names = [name for name, p in inspect.signature(type(self).__init__).parameters.items()
+                 if name not in ("self", "preprocessor", *self.config_exclude)
+                 and p.kind == p.POSITIONAL_OR_KEYWORD]
+        config = {**super().get_config(),
+                  "preprocessor": keras.saving.serialize_keras_object(self.preprocessor)}
+        for name in names:
+            value = getattr(self, name)
+            config[name] = (keras.saving.serialize_keras_object(value)
+                            if hasattr(value, "get_config") else value)
+        return config
+
+
+def masked_cross_entropy(labels, logits, mask, label_smoothing=0.0):
+    """The mean cross-entropy over real positions (`mask` 1) of (batch, T, V) logits, with
+    label smoothing spread over the vocabulary; a batch with no real position gives 0."""
+    mask = ops.cast(mask, "float32")
+    logp = ops.log_softmax(logits, axis=-1)
+    nll = -ops.take_along_axis(logp, ops.cast(labels, "int32")[..., None], axis=-1)[..., 0]
+    if label_smoothing:
+        nll = (1 - label_smoothing) * nll - label_smoothing * ops.mean(logp, axis=-1)
+    return ops.sum(nll * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+def with_layer_losses(model, loss):
+    """`loss` plus the model's regularization losses (what Keras' own compute_loss adds)."""
+    losses = [loss] + list(model.losses)
+    return ops.sum(ops.stack(losses)) if len(losses) > 1 else loss
+
+
+def model_arguments(cls, config, **fixed):
+    """The constructor arguments of `cls` that a recipe's Config holds, by name: the Config
+    holds each model argument once, and nothing is copied field by field."""
+    names = inspect.signature(cls.__init__).parameters
+    values = {name: getattr(config, name) for name in names if hasattr(config, name)}
+    return {**values, **fixed}
+
+
+def as_list(values):
+    """A list of Python values from a list, a tuple, a NumPy array or a tf tensor."""
+    if isinstance(values, (tf.Tensor, np.ndarray)):
+        values = np.asarray(values).tolist()
+    return list(values)
+
+
+def is_text(x):
+    """Raw strings (a list, an array or a tf string tensor)? A lone string is an error."""
+    if isinstance(x, str):
+        raise ValueError(f"Pass a list of strings, not a single string. Received: x={x[:40]!r}")
+    if isinstance(x, tf.Tensor):
+        return x.dtype == tf.string
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "USO"
+    return isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], (str, bytes))
