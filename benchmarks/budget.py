@@ -1,8 +1,7 @@
 """What the benchmark scripts share: the time budget (a Keras callback that prints each epoch's
-results and stops training before an epoch that would end past `minutes` of wall time) and
-`--set FIELD=VALUE` overrides of a task's Config."""
+results and stops training before an epoch that would end past `minutes` of wall time).
+`--set FIELD=VALUE` overrides are the task scripts' own (`tasks.cli.with_overrides`)."""
 
-import dataclasses
 import time
 
 import keras
@@ -29,27 +28,3 @@ class Budget(keras.callbacks.Callback):
         durations = [b[2] - a[2] for a, b in zip(self.rows, self.rows[1:])] or [wall]
         if self.minutes and wall + max(durations) > self.minutes:
             self.model.stop_training = True
-
-
-def with_overrides(config, items):
-    """`config` (a dataclass) with `FIELD=VALUE` strings applied, each value parsed as the
-    field's type (booleans as true/false). Unknown fields or bad values raise one ValueError."""
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    overrides = {}
-    for item in items:
-        field, sep, value = item.partition("=")
-        if not sep or field not in fields:
-            raise ValueError(f"--set takes FIELD=VALUE with FIELD one of {sorted(fields)}. "
-                             f"Received: {item!r}")
-        kind = type(getattr(config, field))
-        if kind is bool:
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(f"--set {field} takes true or false. Received: {value!r}")
-            overrides[field] = value.lower() in ("true", "1")
-        else:
-            try:
-                overrides[field] = kind(value)
-            except ValueError:
-                raise ValueError(f"--set {field} takes a value of type {kind.__name__}. "
-                                 f"Received: {value!r}") from None
-    return dataclasses.replace(config, **overrides)

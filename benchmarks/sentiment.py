@@ -18,9 +18,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
-from budget import Budget, with_overrides  # noqa: E402
+from budget import Budget  # noqa: E402
 
 from tasks import sentiment as st  # noqa: E402
+from tasks.cli import with_overrides  # noqa: E402
 
 
 def describe(logs):

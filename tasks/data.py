@@ -205,9 +205,9 @@ def read_conll(path, tag_column=-1, skip_malformed=False):
 _SCHEMES = ("iob1", "bio", "iobes")
 
 
-def _spans(tags, scheme):
+def spans(tags, scheme):
     """[(type, start, end)] of the entities in `tags` read in `scheme` (end exclusive)."""
-    spans, start, kind = [], None, None
+    found, start, kind = [], None, None
     prefixes = ("B", "I", "E", "S") if scheme == "iobes" else ("B", "I")
     for i, tag in enumerate(list(tags) + ["O"]):
         prefix, _, label = tag.partition("-")
@@ -219,14 +219,14 @@ def _spans(tags, scheme):
             or (prefix == "E" and kind != label)
         )
         if start is not None and (tag == "O" or begins):
-            spans.append((kind, start, i))
+            found.append((kind, start, i))
             start, kind = None, None
         if tag != "O" and start is None:
             start, kind = i, label
         if prefix in ("E", "S"):
-            spans.append((kind, start, i + 1))
+            found.append((kind, start, i + 1))
             start, kind = None, None
-    return spans
+    return found
 
 
 def convert_tags(tags, source, target):
@@ -241,7 +241,7 @@ def convert_tags(tags, source, target):
             raise ValueError(f"`{name}` must be one of {_SCHEMES}. Received: {name}={value!r}")
     out = ["O"] * len(tags)
     previous_end, previous_kind = None, None
-    for kind, start, end in _spans(tags, source):
+    for kind, start, end in spans(tags, source):
         for i in range(start, end):
             out[i] = f"I-{kind}"
         if target == "bio":

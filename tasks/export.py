@@ -192,8 +192,7 @@ def _tagger(model, archive):
     def tag(sentences):
         return tag_tokens(tf.strings.split(sentences).to_tensor(""))
 
-    string_endpoint(archive, "tag_tokens", tag_tokens,
-                            [tf.TensorSpec([None, None], tf.string)])
+    string_endpoint(archive, "tag_tokens", tag_tokens, [tf.TensorSpec([None, None], tf.string)])
     default = string_endpoint(archive, "tag", tag, [STRINGS])
     return default
 
@@ -205,8 +204,8 @@ def _classifier(model, archive):
         return ops.softmax(model(features), axis=-1)
 
     numeric = numeric_endpoint(archive, "probabilities", probabilities,
-                                       [tf.TensorSpec((None, None), tf.int32)],
-                                       polymorphic_shapes=["(batch, t)"])
+                               [tf.TensorSpec((None, None), tf.int32)],
+                               polymorphic_shapes=["(batch, t)"])
     names = tf.constant(model.labels)
 
     def serve(texts):
@@ -219,16 +218,16 @@ def _classifier(model, archive):
 
 
 def _translator(model, archive):
-    src, tgt = model.source_tokenizer, model.target_tokenizer
+    tgt = model.target_tokenizer
     ids_spec = [tf.TensorSpec((None, None), tf.int32)]
     greedy = numeric_endpoint(archive, "greedy_ids",
-                                      lambda ids: model.beam_search(ids, beam_size=1),
-                                      ids_spec, polymorphic_shapes=["(batch, s)"])
+                              lambda ids: model.beam_search(ids, beam_size=1),
+                              ids_spec, polymorphic_shapes=["(batch, s)"])
     beam = numeric_endpoint(archive, "beam_ids", lambda ids: model.beam_search(ids),
-                                    ids_spec, polymorphic_shapes=["(batch, s)"])
+                            ids_spec, polymorphic_shapes=["(batch, s)"])
 
     def source_ids(texts):
-        ids = src.tokenize(texts)[:, : model.settings["max_source_length"]].to_tensor(PAD_ID)
+        ids = model.preprocessor.source_ids(texts).to_tensor(PAD_ID)
         # At least one column: an empty text still has a (padding) step to encode.
         return tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
 
@@ -237,8 +236,7 @@ def _translator(model, archive):
 
     strings = [STRINGS]
     string_endpoint(archive, "translate_beam",
-                            lambda texts: detokenize(beam(source_ids(texts))), strings)
+                    lambda texts: detokenize(beam(source_ids(texts))), strings)
     default = string_endpoint(archive, "translate",
-                                      lambda texts: detokenize(greedy(source_ids(texts))),
-                                      strings)
+                              lambda texts: detokenize(greedy(source_ids(texts))), strings)
     return default

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import assert_close
 
-from tasks.crf import CRF
+from tasks.tagger.crf import CRF
 
 
 def _crf(rng, k=3):

@@ -10,9 +10,11 @@ import pytest
 import tensorflow as tf
 from conftest import assert_close, serve_in_fresh_process
 
+from tasks import export
 from tasks import language_model as lm
-from tasks import lm_baselines, lm_export
-from tasks.text import EOS_ID, bptt_batches
+from tasks.batching import bptt_batches
+from tasks.language_model import baselines as lm_baselines
+from tasks.tokenizers import EOS_ID
 
 SUBJECTS = ["the cat", "a dog", "my bird"]
 VERBS = ["sat on the mat", "ran to the park"]
@@ -155,7 +157,7 @@ def test_keras_file_round_trip(trained, tmp_path):
 
 def test_saved_model_in_a_fresh_process_equals_the_keras_model(trained, tmp_path):
     model = trained[0]
-    path = lm_export.export(model, str(tmp_path / "lm_savedmodel"), max_length=6)
+    path = export.export(model, str(tmp_path / "lm_savedmodel"), max_length=6)
     texts = ["the cat sat", "a dog ran to the park", "", "unseen words here"]
     code = f"""
 import json, tensorflow as tf, tensorflow_text

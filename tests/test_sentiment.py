@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import serve_in_fresh_process
 
-from tasks import sentiment as st
 from tasks import export
+from tasks import sentiment as st
 
 POSITIVE, NEGATIVE = ["good", "great", "fine", "superb"], ["bad", "awful", "dull", "poor"]
 FILLER = ["the", "movie", "was", "plot", "a", "and", "really"]

@@ -10,8 +10,8 @@ from conftest import serve_in_fresh_process
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOBES
 
+from tasks import export
 from tasks import tagger as tg
-from tasks import tagger_export
 
 NAMES = {"John": "PER", "Mary": "PER", "Paris": "LOC", "London": "LOC", "Acme": "ORG",
          "Globex": "ORG"}
@@ -116,7 +116,7 @@ def test_keras_and_saved_model_round_trips(trained, tmp_path):
     path = str(tmp_path / "tagger.keras")
     model.save(path)
     assert keras.saving.load_model(path).predict_tags(sentences) == expected
-    exported = tagger_export.export(model, str(tmp_path / "tagger_savedmodel"))
+    exported = export.export(model, str(tmp_path / "tagger_savedmodel"))
     code = f"""
 import json, tensorflow as tf, tensorflow_text
 m = tf.saved_model.load({exported!r})

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks import data, text
+from tasks import batching, data
+from tasks import tokenizers as text
 
 
 def test_build_vocabulary_orders_and_limits():
@@ -83,7 +84,7 @@ def test_bucketing_yields_every_example_once_with_matching_masks():
     rng = np.random.default_rng(0)
     ids = [list(rng.integers(4, 50, size=rng.integers(1, 40))) for _ in range(100)]
     tags = [list(rng.integers(0, 5, size=len(s))) for s in ids]
-    ds = text.bucketed_dataset(ids, tags, batch_size=8, boundaries=(5, 10, 20), seed=3)
+    ds = batching.bucketed_dataset(ids, tags, batch_size=8, boundaries=(5, 10, 20), seed=3)
     shapes = {batch[0]["token_ids"].shape[1] for batch in ds}
     assert shapes <= {4, 9, 19, max(len(s) for s in ids)}  # padded to the bucket
     got = _rows(ds)
@@ -96,7 +97,7 @@ def test_bucketing_seeded_order_is_reproducible_and_labels_scalar():
 
     def order(seed):
         out = []
-        for _, y in text.bucketed_dataset(ids, labels, batch_size=4, seed=seed):
+        for _, y in batching.bucketed_dataset(ids, labels, batch_size=4, seed=seed):
             out += y.numpy().tolist()
         return out
 
@@ -106,22 +107,22 @@ def test_bucketing_seeded_order_is_reproducible_and_labels_scalar():
 
 def test_bucketing_rejects_mismatched_targets():
     with pytest.raises(ValueError, match="sequence 1 has 2 ids but 1 targets"):
-        text.bucketed_dataset([[4], [5, 6]], [[0], [1]])
+        batching.bucketed_dataset([[4], [5, 6]], [[0], [1]])
 
 
 def test_pad_to_multiple_rounds_widths_up_and_keeps_values():
     x = tf.constant([[1, 2, 3], [4, 0, 0]])
-    padded = text.pad_to_multiple(x, 4, value=0).numpy()
+    padded = batching.pad_to_multiple(x, 4, value=0).numpy()
     assert padded.tolist() == [[1, 2, 3, 0], [4, 0, 0, 0]]
-    assert text.pad_to_multiple(tf.zeros([2, 8, 3]), 8).shape == (2, 8, 3)  # already a multiple
-    assert text.pad_to_multiple(tf.zeros([2, 0], tf.int32), 8).shape == (2, 8)  # never empty
-    words = text.pad_to_multiple(tf.constant([["a", "b"]]), 3, value="").numpy()
+    assert batching.pad_to_multiple(tf.zeros([2, 8, 3]), 8).shape == (2, 8, 3)  # already a multiple
+    assert batching.pad_to_multiple(tf.zeros([2, 0], tf.int32), 8).shape == (2, 8)  # never empty
+    words = batching.pad_to_multiple(tf.constant([["a", "b"]]), 3, value="").numpy()
     assert words.tolist() == [[b"a", b"b", b""]]
 
 
 def test_bptt_batches_reproduce_the_stream():
     stream = np.arange(103)
-    x, y = text.bptt_batches(stream, batch_size=4, num_steps=5)
+    x, y = batching.bptt_batches(stream, batch_size=4, num_steps=5)
     row_len = len(stream) // 4
     assert x.shape == y.shape == ((row_len - 1) // 5, 4, 5)
     for r in range(4):
@@ -129,7 +130,7 @@ def test_bptt_batches_reproduce_the_stream():
         np.testing.assert_array_equal(row, stream[r * row_len : r * row_len + len(row)])
         np.testing.assert_array_equal(np.concatenate(list(y[:, r])), row + 1)
     with pytest.raises(ValueError, match="too few for batch_size=4 and num_steps=30"):
-        text.bptt_batches(stream, batch_size=4, num_steps=30)
+        batching.bptt_batches(stream, batch_size=4, num_steps=30)
 
 
 def test_offline_ptb_default_and_raw_reader(tmp_path):

@@ -8,8 +8,8 @@ import pytest
 import sacrebleu
 from conftest import serve_in_fresh_process
 
+from tasks import export
 from tasks import translator as tr
-from tasks import translator_export
 
 TINY = tr.PRESETS["tiny"]
 
@@ -108,7 +108,7 @@ def test_wordpiece_round_trip():
     again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(tokenizer))
     assert again(["snow dogs"]).to_list() == tokenizer(["snow dogs"]).to_list()
     with pytest.raises(ValueError, match="attention='luong'"):
-        tr.Translator(tokenizer, tokenizer, attention="luong")
+        tr.Translator(tr.TranslationPreprocessor(tokenizer, tokenizer), attention="luong")
 
 
 def test_keras_and_saved_model_round_trips(trained, tmp_path):
@@ -118,7 +118,7 @@ def test_keras_and_saved_model_round_trips(trained, tmp_path):
     path = str(tmp_path / "translator.keras")
     model.save(path)
     assert keras.saving.load_model(path).translate(sources) == greedy
-    exported = translator_export.export(model, str(tmp_path / "translator_savedmodel"))
+    exported = export.export(model, str(tmp_path / "translator_savedmodel"))
     code = f"""
 import json, tensorflow as tf, tensorflow_text
 m = tf.saved_model.load({exported!r})

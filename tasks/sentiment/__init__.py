@@ -14,7 +14,7 @@ and in the SavedModel. Padding never reaches the prediction: a sentence alone or
 batch gives the same probabilities.
 """
 
-from tasks.sentiment.model import POOLINGS, TextClassifier
+from tasks.classification.model import POOLINGS, TextClassifier
 from tasks.sentiment.preprocessor import SentimentPreprocessor
 from tasks.sentiment.recipe import (
     PRESETS,

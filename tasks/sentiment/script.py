@@ -1,8 +1,8 @@
 """`python -m tasks.sentiment`: train, evaluate, predict, export."""
 
 from tasks import cli
+from tasks.classification.model import POOLINGS
 from tasks.sentiment import recipe
-from tasks.sentiment.model import POOLINGS
 
 COMMANDS = ("train", "evaluate", "predict", "export")
 

@@ -16,7 +16,7 @@ import time
 import keras
 import numpy as np
 
-from tasks.text import EOS_ID
+from tasks.tokenizers import EOS_ID
 
 
 class KneserNeyLM:
@@ -107,7 +107,7 @@ def compare(config, train_lines, dev_lines, order=3, window=5, verbose=0):
     """Trains every model of the table on the same token streams; returns a list of rows."""
     import keras_hub
 
-    from tasks import language_model as lm
+    from tasks.language_model import recipe as lm
 
     tokenizer = lm.make_tokenizer(train_lines, config.level, config.max_vocabulary)
     train_ids = lm.token_stream(tokenizer, train_lines, config.max_train_tokens)

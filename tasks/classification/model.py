@@ -1,5 +1,5 @@
-"""`TextClassifier`: a bidirectional kerasrnn classifier over raw strings (sentiment and any
-other text classification task; its preprocessor decides what a token is)."""
+"""`TextClassifier`: a bidirectional kerasrnn classifier over raw strings (the sentiment task
+and the character-level classifier; its preprocessor decides what a token is)."""
 
 import keras
 import numpy as np
@@ -28,9 +28,8 @@ class TextClassifier(Task):
     A text with no tokens (all padding) pools to zeros.
 
     Args:
-        preprocessor: strings -> `{"token_ids", "padding_mask"}` with `vocabulary`,
-            `dataset(texts, label_ids, ...)` and `tokens(texts)` (e.g. a
-            `SentimentPreprocessor`), or its config.
+        preprocessor: a `TokenPreprocessor` (strings -> `{"token_ids", "padding_mask"}`;
+            e.g. a `SentimentPreprocessor` of words), or its config.
         labels: class names; class i is output i.
         cell: "lstm" or "gru". embed_dim, units, num_layers: sizes (units per direction).
         pooling: one of "last", "max", "mean", "attention".

@@ -1,0 +1,3 @@
+from tasks.char_classifier.script import main
+
+main()

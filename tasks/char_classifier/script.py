@@ -1,0 +1,52 @@
+"""`python -m tasks.char_classifier`: train, evaluate, predict, export."""
+
+from tasks import cli
+from tasks.char_classifier import recipe
+from tasks.classification import training
+
+COMMANDS = ("train", "evaluate", "predict", "export")
+
+
+def main(argv=None):
+    from tasks.char_classifier import __doc__ as doc
+
+    parser = cli.parser("python -m tasks.char_classifier", doc, COMMANDS, recipe.PRESETS,
+                        "default", model="saved_models/char_classifier.keras",
+                        out="saved_models/char_classifier")
+    parser.add_argument("--text-column", default="text", help="header name or index")
+    parser.add_argument("--label-column", default="label", help="header name or index")
+    args = parser.parse_args(argv)
+    columns = {k: int(v) if v.isdigit() else v for k, v in
+               (("text_column", args.text_column), ("label_column", args.label_column))}
+
+    def data(path, flag):
+        if not path:
+            parser.error(f"{args.command} needs --{flag}")
+        return recipe.load(path, args.data_dir, **columns)
+
+    if args.command == "train":
+        config = cli.config(args, recipe.PRESETS)
+        cli.check_model_path(args.model)
+        cli.banner("character classifier", config)
+        model, _, results = recipe.train(config, data(args.train, "train"), data(args.dev, "dev"),
+                                         cli.train_callbacks(args), cli.keras_verbosity(args))
+        cli.save(model, args)
+        print(training.report(results))
+        return results
+    model = cli.load(args)
+    if args.command == "evaluate":
+        results = training.scores(model, *data(args.dev, "dev"))
+        print(training.report(results))
+        return results
+    if args.command == "predict":
+        texts = args.inputs or ["hello", "bonjour"]
+        out = model.predict(texts, verbose=0)
+        for text, label, p in zip(texts, out["label"], out["probabilities"]):
+            print(f"{label} ({100 * p.max():.1f}%): {text}")
+        return out
+    from tasks import export
+
+    path = export.export(model, args.out)
+    print(f"exported a SavedModel with the endpoint serve(texts) -> label, probabilities: "
+          f"{path}")
+    return path

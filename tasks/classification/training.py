@@ -1,0 +1,83 @@
+"""Training and scoring any `TextClassifier`: what the sentiment and character-level
+classifier recipes share.
+
+    build_model(config, preprocessor, labels)    the model, compiled with the config's Adam
+    train(config, preprocessor, train_data, dev_data, labels)   fit on raw strings, early
+                                                 stopping on dev accuracy, weight averaging
+    scores(model, texts, labels) / report(results)   accuracy, per-class P/R/F1, confusion
+"""
+
+import keras
+import numpy as np
+
+from tasks.classification.model import TextClassifier
+from tasks.task import model_arguments
+
+
+def scores(model, texts, labels):
+    """Accuracy, per-class precision / recall / F1, macro F1 and the confusion matrix
+    (rows: gold, columns: predicted) on raw strings."""
+    gold = model.label_ids(labels)
+    predicted = model.label_ids(model.predict(texts, verbose=0)["label"])
+    k = len(model.labels)
+    confusion = np.zeros((k, k), "int64")
+    np.add.at(confusion, (gold, predicted), 1)
+    tp = np.diag(confusion).astype(float)
+    precision = tp / np.maximum(confusion.sum(0), 1)
+    recall = tp / np.maximum(confusion.sum(1), 1)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall /
+                  np.maximum(precision + recall, 1e-12), 0.0)
+    per_class = {name: {"precision": precision[i], "recall": recall[i], "f1": f1[i],
+                        "support": int(confusion[i].sum())} for i, name in enumerate(model.labels)}
+    return {"accuracy": tp.sum() / max(len(gold), 1), "macro_f1": float(f1.mean()),
+            "classes": per_class, "confusion": confusion}
+
+
+def build_model(config, preprocessor, labels):
+    model = TextClassifier(preprocessor, **model_arguments(TextClassifier, config,
+                                                           labels=labels))
+    if not 0.0 <= config.ema_momentum < 1.0:
+        raise ValueError(f"`ema_momentum` must be in [0, 1). Received: "
+                         f"ema_momentum={config.ema_momentum}")
+    model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm,
+                                        use_ema=config.ema_momentum > 0,
+                                        ema_momentum=config.ema_momentum or 0.99))
+    model.build()
+    return model
+
+
+def train(config, preprocessor, train_data, dev_data, labels, callbacks=(), verbose="auto"):
+    """`train_data` / `dev_data`: (texts, label names). The config holds the model's arguments
+    and `batch_size`, `epochs`, `learning_rate`, `clipnorm`, `class_weight` (weigh classes by
+    inverse frequency), `ema_momentum` (> 0: validate and keep a moving average of the
+    weights) and `patience` (early stopping on dev accuracy; the best epoch's weights are
+    kept). Returns (model, history, dev scores)."""
+    keras.utils.set_random_seed(config.seed)
+    (texts, names), (dev_texts, dev_names) = train_data, dev_data
+    model = build_model(config, preprocessor, labels)
+    class_weight = None
+    if config.class_weight:
+        counts = np.bincount(model.label_ids(names), minlength=len(labels))
+        class_weight = {i: len(names) / (len(labels) * max(c, 1)) for i, c in enumerate(counts)}
+    callbacks = list(callbacks)
+    if config.ema_momentum:
+        # The averaged weights are the ones validated at each epoch end, kept by early stopping
+        # and left in the model; before it, so that early stopping sees them.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    if config.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            "val_accuracy", mode="max", patience=config.patience, restore_best_weights=True))
+    history = model.fit(texts, names, batch_size=config.batch_size, epochs=config.epochs,
+                        validation_data=(dev_texts, dev_names), class_weight=class_weight,
+                        callbacks=callbacks, verbose=verbose)
+    return model, history, scores(model, dev_texts, dev_names)
+
+
+def report(results):
+    lines = [f"dev accuracy {100 * results['accuracy']:.2f}, macro F1 "
+             f"{100 * results['macro_f1']:.2f}",
+             "| class | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+    for name, s in results["classes"].items():
+        lines.append(f"| {name} | {100 * s['precision']:.2f} | {100 * s['recall']:.2f} | "
+                     f"{100 * s['f1']:.2f} | {s['support']} |")
+    return "\n".join(lines)

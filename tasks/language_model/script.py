@@ -1,0 +1,96 @@
+"""`python -m tasks.language_model`: train, evaluate, generate, export, compare."""
+
+import dataclasses
+
+import keras_hub
+
+from tasks import cli
+from tasks.language_model import recipe
+from tasks.language_model.model import CELLS
+
+COMMANDS = ("train", "evaluate", "generate", "export", "compare")
+
+
+def main(argv=None):
+    from tasks.language_model import __doc__ as doc
+
+    parser = cli.parser("python -m tasks.language_model", doc, COMMANDS, recipe.PRESETS,
+                        "default", model="saved_models/language_model.keras",
+                        out="saved_models/language_model")
+    parser.add_argument("--level", choices=["word", "char"], help="override the preset's level")
+    parser.add_argument("--cell", choices=sorted(CELLS), help="override the preset's cell")
+    parser.add_argument("--sampler", default="greedy",
+                        choices=["greedy", "random", "top_k", "top_p", "beam"])
+    parser.add_argument("--max-length", type=int, default=30, help="tokens to generate")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--top-p", type=float, default=0.9)
+    parser.add_argument("--num-beams", type=int, default=5)
+    args = parser.parse_args(argv)
+    verbose = cli.keras_verbosity(args)
+
+    if args.command == "compare":
+        from tasks.language_model import baselines
+
+        args.preset = args.preset if args.preset != "default" else "compare"
+        config = cli.config(args, recipe.PRESETS)
+        train_lines, dev_lines = recipe.load_corpus(args.data, args.data_dir)
+        rows = baselines.compare(config, train_lines, dev_lines, verbose=verbose)
+        print(baselines.table(rows))
+        return rows
+
+    if args.command == "train":
+        config = cli.config(args, recipe.PRESETS, level=args.level, cell=args.cell)
+        cli.check_model_path(args.model)
+        cli.banner("language model", config)
+        train_lines, dev_lines = recipe.load_corpus(args.data, args.data_dir)
+        model, _, results = recipe.train(config, train_lines, dev_lines,
+                                         cli.train_callbacks(args), verbose)
+        cli.save(model, args)
+        unit = "bits per character" if config.level == "char" else "perplexity"
+        shown = results.get("bits_per_character", results["perplexity"])
+        print(f"\ntrained on {results['train_tokens']:,} tokens (vocabulary "
+              f"{results['vocabulary_size']:,}, {results['parameters']:,} parameters) in "
+              f"{results['train_seconds']:.0f} s\ndev {unit}: {shown:.3f}")
+        prompt = "the company said" if config.level == "word" else "the "
+        print(f"sample: {model.generate([prompt], max_length=args.max_length)[0]}")
+        return results
+
+    model = cli.load(args)
+    if args.command == "evaluate":
+        results = model.evaluate(_dev_data(model, args), verbose=verbose, return_dict=True)
+        print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
+        return results
+    if args.command == "generate":
+        prompts = args.inputs or ["the company said", "in the first quarter", "mr."]
+        texts = model.generate(prompts, max_length=args.max_length, sampler=_sampler(args))
+        print("\n".join(texts))
+        return texts
+    from tasks import export
+
+    path = export.export(model, args.out, max_length=args.max_length)
+    print(f"exported a SavedModel with endpoints score, generate (default), sample: {path}")
+    return path
+
+
+def _sampler(args):
+    if args.sampler == "greedy":
+        return keras_hub.samplers.GreedySampler()
+    if args.sampler == "beam":
+        return keras_hub.samplers.BeamSampler(num_beams=args.num_beams)
+    kwargs = {"seed": args.seed or 0, "temperature": args.temperature}
+    if args.sampler == "top_k":
+        return keras_hub.samplers.TopKSampler(k=args.top_k, **kwargs)
+    if args.sampler == "top_p":
+        return keras_hub.samplers.TopPSampler(p=args.top_p, **kwargs)
+    return keras_hub.samplers.RandomSampler(**kwargs)
+
+
+def _dev_data(model, args):
+    """The dev split batched as the preset trains: BPTT windows of its `num_steps` drop a
+    different tail of the stream, so evaluate with the preset the model was trained with."""
+    _, dev_lines = recipe.load_corpus(args.data, args.data_dir)
+    config = dataclasses.replace(recipe.PRESETS[args.preset],
+                                 batch_size=model.carry_batch_size or 20,
+                                 batching="bptt" if model.carry_batch_size else "sentences")
+    return recipe.make_dataset(recipe.token_stream(model.tokenizer, dev_lines), config)

@@ -1,0 +1,3 @@
+from tasks.tagger.script import main
+
+main()

@@ -1,0 +1,182 @@
+"""`Tagger`: a bidirectional kerasrnn LSTM tagger with character features and a softmax or
+CRF head."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+import kerasrnn
+from tasks.tagger.crf import CRF
+from tasks.tagger.preprocessor import CASES
+from tasks.task import Task, as_list, is_text, masked_cross_entropy, with_layer_losses
+from tasks.tokenizers import PAD_ID, UNK_ID
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class Tagger(Task):
+    """Bidirectional kerasrnn LSTM tagger with character features and a softmax or CRF head.
+
+    At a padded position (`padding_mask` False) the recurrent layers keep their states, the
+    potentials are unused, the loss and metrics give it no weight and the decoded tag is 0.
+
+    Args:
+        preprocessor: a `TaggerPreprocessor` (or its config).
+        tags: the tag names; tag i is output i.
+        head: "softmax" (independent per-token decisions) or "crf" (a transition-aware
+            sequence decision, trained by the CRF negative log-likelihood).
+        embed_dim, char_dim, char_units, units, num_layers: sizes (char_dim 0: no characters).
+        dropout: on the word representation and between and after the recurrent layers.
+        word_dropout: training words replaced by [UNK] with this probability.
+
+    Call arguments:
+        inputs: the preprocessor's dict. Returns the potentials `(batch, T, len(tags))`.
+        `predict` / `predict_on_batch` return the decoded tag ids `(batch, T)` instead
+        (Viterbi's for a CRF), decoded inside the compiled predict function.
+
+    Example:
+        >>> tagger.predict_tags([["John", "lives", "in", "Paris"]])  # doctest: +SKIP
+        [['B-PER', 'O', 'O', 'B-LOC']]
+    """
+
+    def __init__(self, preprocessor, tags, head="softmax", embed_dim=100, char_dim=30,
+                 char_units=50, units=200, num_layers=2, dropout=0.5, word_dropout=0.0,
+                 seed=None, **kwargs):
+        super().__init__(preprocessor, **kwargs)
+        if head not in ("softmax", "crf"):
+            raise ValueError(f"`head` must be 'softmax' or 'crf'. Received: head={head!r}")
+        preprocessor = self.preprocessor
+        self.tags, self.head = list(tags), head
+        self.embed_dim, self.char_dim, self.char_units = embed_dim, char_dim, char_units
+        self.units, self.num_layers = units, num_layers
+        self.dropout, self.word_dropout, self.seed = dropout, word_dropout, seed
+        self.word_embedding = keras.layers.Embedding(len(preprocessor.words), embed_dim,
+                                                     name="word_embedding")
+        self.case_embedding = keras.layers.Embedding(len(CASES), 8, name="case_embedding")
+        if char_dim:
+            self.char_embedding = keras.layers.Embedding(len(preprocessor.chars), char_dim,
+                                                         name="char_embedding")
+            self.char_rnn = kerasrnn.LSTM(char_units, bidirectional=True, name="char_rnn")
+        self.rnn = kerasrnn.LSTM(units, num_layers=num_layers, bidirectional=True,
+                                 inter_layer_dropout=dropout, return_sequences=True,
+                                 seed=seed, name="rnn")
+        self.dropout_layer = keras.layers.Dropout(dropout, seed=seed)
+        self.potentials = keras.layers.Dense(len(self.tags), name="potentials")
+        self.crf = CRF(len(self.tags), name="crf") if head == "crf" else None
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape=None):
+        self.word_embedding.build((None, None))
+        self.case_embedding.build((None, None))
+        width = self.embed_dim + 8
+        if self.char_dim:
+            self.char_embedding.build((None, None))
+            self.char_rnn.build((None, None, self.char_dim))
+            width += 2 * self.char_units
+        self.rnn.build((None, None, width))
+        self.potentials.build((None, None, 2 * self.units))
+        if self.crf is not None:
+            self.crf.build()
+        self.built = True
+
+    def call(self, inputs, training=False):
+        token_ids, mask = inputs["token_ids"], ops.cast(inputs["padding_mask"], "bool")
+        if training and self.word_dropout > 0:
+            drop = keras.random.uniform(ops.shape(token_ids), seed=self.seed_generator)
+            token_ids = ops.where((drop < self.word_dropout) & mask, UNK_ID, token_ids)
+        parts = [self.word_embedding(token_ids), self.case_embedding(inputs["case_ids"])]
+        if self.char_dim:
+            chars = inputs["char_ids"]  # (batch, T, C)
+            batch, steps, width = ops.shape(chars)[0], ops.shape(chars)[1], ops.shape(chars)[2]
+            flat = ops.reshape(chars, (-1, width))
+            # Every word's characters, both directions; padding words are all-padding rows.
+            words = self.char_rnn(self.char_embedding(flat), mask=ops.not_equal(flat, PAD_ID),
+                                  training=training)
+            parts.append(ops.reshape(words, (batch, steps, 2 * self.char_units)))
+        x = self.dropout_layer(ops.concatenate(parts, axis=-1), training=training)
+        x = self.rnn(x, mask=mask, training=training)
+        return self.potentials(self.dropout_layer(x, training=training))
+
+    # -- the Task contract -------------------------------------------------------------------
+    # compile() defaults: Adam(2e-3, clipnorm=5); the loss is the masked token cross-entropy
+    # (softmax) or the CRF negative log-likelihood per sentence (crf); token accuracy of the
+    # potentials' argmax as the fit-time metric (`DevScore` measures the decoded tags, which
+    # for a CRF are Viterbi's).
+    learning_rate = 2e-3
+    serving = "tagger"
+
+    def default_weighted_metrics(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        mask = ops.cast(x["padding_mask"], "float32")
+        if self.crf is None:
+            loss = masked_cross_entropy(y, y_pred, mask)
+        else:
+            # Per sentence, normalized by tokens so the scale matches the softmax head's.
+            loss = -ops.sum(self.crf.log_likelihood(y_pred, y, mask)) / ops.maximum(
+                ops.sum(mask), 1.0)
+        return with_layer_losses(self, loss)
+
+    def decode(self, potentials, padding_mask):
+        if self.crf is None:
+            return ops.cast(ops.argmax(potentials, axis=-1), "int32") * ops.cast(
+                padding_mask, "int32")
+        return self.crf.decode(potentials, padding_mask)
+
+    def predict_step(self, *args):
+        # The decoder runs inside the compiled predict function: run eagerly (on JAX) its loop
+        # would be compiled anew at every call, and each compiled program keeps memory maps
+        # (a long training run with a dev evaluation per epoch died of it).
+        if keras.backend.backend() != "jax":
+            x = keras.utils.unpack_x_y_sample_weight(args[0])[0]
+            return self.decode(self(x, training=False), x["padding_mask"])
+        # JAX's trainer passes the weights in (Keras' stateless custom-step protocol).
+        (trainable, non_trainable), data = args
+        x = keras.utils.unpack_x_y_sample_weight(data)[0]
+        values = zip(self.trainable_variables + self.non_trainable_variables,
+                     list(trainable) + list(non_trainable))
+        with keras.StatelessScope(state_mapping=values):
+            tags = self.decode(self(x, training=False), x["padding_mask"])
+        return tags, non_trainable
+
+    # -- strings in, strings out -------------------------------------------------------------
+    def predict_tags(self, sentences, batch_size=64):
+        """Token lists (or whitespace-tokenized strings) -> one tag list per sentence."""
+        sentences = [s.split() if isinstance(s, str) else list(s) for s in sentences]
+        # Sentences of like length batch together and widths round up to a multiple of 8,
+        # so that only a few shapes are ever compiled.
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        out = [None] * len(sentences)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = -(-max(1, max(len(sentences[i]) for i in chunk)) // 8) * 8
+            tokens = tf.constant([sentences[i] + [""] * (width - len(sentences[i]))
+                                  for i in chunk])
+            features = {k: v.numpy() for k, v in self.preprocessor(tokens).items()}
+            ids = np.asarray(self.predict_on_batch(features))
+            for i, row in zip(chunk, ids):
+                out[i] = [self.tags[t] for t in row[: len(sentences[i])]]
+        return out
+
+    def is_raw(self, x):
+        """Token lists or whitespace-tokenized strings."""
+        return is_text(x) or (isinstance(x, (list, tuple)) and len(x) > 0
+                              and isinstance(x[0], (list, tuple)))
+
+    def tag_ids(self, tags):
+        index = {t: i for i, t in enumerate(self.tags)}
+        for number, s in enumerate(tags, start=1):
+            unseen = [t for t in s if t not in index]
+            if unseen:
+                raise ValueError(f"sentence {number} has tags the model does not know: {unseen}")
+        return [[index[t] for t in s] for s in tags]
+
+    def raw_dataset(self, x, y=None, batch_size=None, shuffle=False):
+        sentences = [s.split() if isinstance(s, str) else list(s) for s in as_list(x)]
+        tags = self.tag_ids(y) if y is not None else [[0] * len(s) for s in sentences]
+        return self.preprocessor.dataset(sentences, tags, batch_size or 32, shuffle=shuffle,
+                                         seed=self.seed or 0)
+
+    def predict_raw(self, x, batch_size=None, **kwargs):
+        return self.predict_tags(as_list(x), batch_size or 64)

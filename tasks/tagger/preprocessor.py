@@ -1,0 +1,97 @@
+"""`TaggerPreprocessor`: token strings -> word, character and casing ids, TF ops."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tasks.batching import bucket_by_length, pad_to_multiple
+from tasks.tokenizers import PAD_ID, UNK_ID, build_vocabulary
+
+CASES = ("[PAD]", "lower", "Title", "UPPER", "digits", "other")
+
+
+def _table(vocabulary):
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int32)), UNK_ID)
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class TaggerPreprocessor:
+    """Token strings -> `{"token_ids", "char_ids", "case_ids", "padding_mask"}` with TF ops.
+
+    Args:
+        words: word vocabulary (`tasks.text.build_vocabulary`, lowercased if `lowercase`).
+        chars: character vocabulary (same form).
+        lowercase: look words up lowercased (their casing is the `case_ids` feature).
+        max_word_length: characters kept per word.
+
+    Call arguments:
+        tokens: `(batch, T)` strings, "" for padding (or a RaggedTensor of strings).
+    """
+
+    def __init__(self, words, chars, lowercase=True, max_word_length=20):
+        self.words, self.chars = list(words), list(chars)
+        self.lowercase, self.max_word_length = lowercase, max_word_length
+        self._word_table = _table(self.words)
+        self._char_table = _table(self.chars)
+
+    @classmethod
+    def learn(cls, sentences, lowercase=True, max_word_length=20, min_count=1):
+        """The word and character vocabularies of the training sentences."""
+        words = build_vocabulary(([w.lower() if lowercase else w for w in s]
+                                  for s in sentences), min_count=min_count)
+        chars = build_vocabulary(list(w) for s in sentences for w in s)
+        return cls(words, chars, lowercase, max_word_length)
+
+    @property
+    def resources(self):
+        return [self._word_table, self._char_table]
+
+    def __call__(self, tokens):
+        if isinstance(tokens, tf.RaggedTensor):
+            tokens = tokens.to_tensor("")
+        tokens = tf.convert_to_tensor(tokens, tf.string)
+        mask = tf.not_equal(tokens, "")
+        keys = tf.strings.lower(tokens, encoding="utf-8") if self.lowercase else tokens
+        token_ids = tf.where(mask, self._word_table.lookup(keys), PAD_ID)
+        chars = tf.strings.unicode_split(tokens, "UTF-8")[..., : self.max_word_length]
+        char_ids = tf.ragged.map_flat_values(self._char_table.lookup, chars)
+        shape = tf.concat([tf.shape(tokens), [self.max_word_length]], 0)
+        char_ids = char_ids.to_tensor(PAD_ID, shape=shape)
+        case = tf.where(tf.strings.regex_full_match(tokens, r"\p{Ll}+"), 1,
+                        tf.where(tf.strings.regex_full_match(tokens, r"\p{Lu}\p{Ll}*"), 2,
+                        tf.where(tf.strings.regex_full_match(tokens, r"\p{Lu}+"), 3,
+                        tf.where(tf.strings.regex_full_match(tokens, r".*\d.*"), 4, 5))))
+        case_ids = tf.where(mask, case, PAD_ID)
+        return {"token_ids": token_ids, "char_ids": char_ids, "case_ids": case_ids,
+                "padding_mask": mask}
+
+    def dataset(self, sentences, tag_ids, batch_size, shuffle=False, seed=0,
+                boundaries=(10, 20, 30, 40, 60)):
+        """Length-bucketed batches `(features, tag ids, padding mask as sample_weight)`, widths
+        rounded up to multiples of 8 so that few batch shapes compile."""
+        def generate():
+            for s, t in zip(sentences, tag_ids):
+                yield np.array(s, dtype=object), np.asarray(t, "int32")
+
+        ds = tf.data.Dataset.from_generator(generate, output_signature=(
+            tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int32)))
+        if shuffle:
+            ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
+        ds = bucket_by_length(ds, [len(s) for s in sentences], batch_size, boundaries,
+                              padding_values=("", 0))
+
+        def to_features(t, y):
+            t, y = pad_to_multiple(t, 8, ""), pad_to_multiple(y, 8, 0)
+            features = self(t)
+            return features, y, tf.cast(features["padding_mask"], tf.float32)
+
+        return ds.map(to_features).prefetch(tf.data.AUTOTUNE)
+
+    def get_config(self):
+        return {"words": self.words, "chars": self.chars, "lowercase": self.lowercase,
+                "max_word_length": self.max_word_length}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

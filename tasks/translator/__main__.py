@@ -1,0 +1,3 @@
+from tasks.translator.script import main
+
+main()
