@@ -6,10 +6,12 @@
                                    [--tensorboard DIR] [--epochs N] [--seed N] [--verbose]
 
 A task script builds its parser with `parser(...)`, adds its own flags, and hands each command
-to a function. `config(args, presets)` gives the preset with the flag overrides applied;
-`train_callbacks(args)` the backup and TensorBoard callbacks; `save(model, args)` writes the
-trained model. `check_model_path` runs before any data is read, so that a run never trains for
-an hour and then fails to save.
+to a function:
+    config(args, presets)   the preset with the flag overrides applied
+    check_model_path(path)  run before any data is read, so that a run never trains for an
+                            hour and then fails to save
+    train_callbacks(args)   the backup and TensorBoard callbacks
+    save / load / export    write the trained model, read it, write its SavedModel
 """
 
 import argparse
@@ -20,10 +22,12 @@ import sys
 from tasks import data as data_lib
 
 
-def parser(prog, doc, commands, presets, default_preset, model, out):
-    """An argparse parser with the shared flags. `commands`: the subcommand names (the first
-    positional argument); `model` / `out`: the default `.keras` path and export folder."""
-    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0],
+def parser(task, doc, commands, presets, default_preset):
+    """An argparse parser with the shared flags for `python -m tasks.<task>`. `commands`: the
+    subcommand names (the first positional argument). The model goes to
+    `saved_models/<task>.keras` and its export to `saved_models/<task>` by default."""
+    model, out = f"saved_models/{task}.keras", f"saved_models/{task}"
+    p = argparse.ArgumentParser(prog=f"python -m tasks.{task}", description=doc.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=doc.split("\n\n")[1] if "\n\n" in doc else None)
     p.add_argument("command", choices=commands)
@@ -116,6 +120,17 @@ def save(model, args):
     os.makedirs(os.path.dirname(os.path.abspath(args.model)), exist_ok=True)
     model.save(args.model)
     print(f"saved {args.model}")
+
+
+def export(model, args, **options):
+    """The `export` command: the model's string-input SavedModel in `--out`."""
+    from tasks import export as export_lib
+
+    path = export_lib.export(model, args.out, **options)
+    default, *others = export_lib.ENDPOINTS[model.serving]
+    print(f"exported a SavedModel with endpoints {default} (the default)"
+          f"{''.join(', ' + name for name in others)}: {path}")
+    return path
 
 
 def load(args):

@@ -1,16 +1,104 @@
-"""Decoding over a model's one-step function, in `keras.ops` (so it compiles, and is exported
-into SavedModels as it is): greedy with keras-hub's sampler, and beam search with GNMT's length
-normalization.
+"""Decoding over a model's one-step function, written once in `keras.ops`: the Keras models
+call it and the SavedModels compile it as it is.
 
-Both take `step(tokens, state, context) -> (logits, state)`: `tokens` (rows,) int32, `state`
-and `context` tuples of (rows, ...) tensors (the state is the cache; the context, e.g. an
-encoder's outputs, does not change), logits (rows, vocabulary). Each row stops at `end_id` or
-at its `limits` (the number of tokens it may produce, the end included).
+    sample(step, prompt, lengths, state, ...)   continue prompts of any lengths: greedy, or
+                                                seeded sampling (temperature, top-k, top-p)
+                                                that gives the same tokens on every backend
+                                                and in a SavedModel (a counter-based hash,
+                                                not a stateful generator)
+    greedy(step, state, context, ...)           from a start token, with keras-hub's
+                                                `GreedySampler`
+    beam_search(step, state, context, ...)      beam search with GNMT's length normalization
+
+`step(tokens, state[, context]) -> (logits, state)`: `tokens` (rows,) int32, `state` and
+`context` tuples of (rows, ...) tensors (the state is the cache; the context, e.g. an encoder's
+outputs, does not change), logits (rows, vocabulary). A row stops at `end_id` or at its
+`limits` (the number of tokens it may produce, the end included).
 """
 
 import keras_hub
 import numpy as np
 from keras import ops
+
+SAMPLERS = ("greedy", "random", "top_k", "top_p")
+
+
+def sample(step, prompt, lengths, state, sampler="greedy", seed=0, temperature=1.0, top_k=0,
+           top_p=1.0, end_id=3, start=1):
+    """Continues each row's prompt, one token per step, the state as the cache.
+
+    Args:
+        step: `step(tokens, state) -> (logits, state)`.
+        prompt: (batch, total) int32: each row's prompt, then anything (it is written over).
+        lengths: (batch,) int32 prompt lengths (at least 1).
+        state: the state after `prompt[:, : start - 1]`.
+        sampler: "greedy" (argmax), "random" (the softmax at `temperature`), "top_k" (only
+            the `top_k` likeliest tokens), "top_p" (the fewest likeliest tokens whose
+            probabilities sum to `top_p`, Holtzman et al. 2020).
+        seed: int or int32 scalar tensor; equal seeds give equal samples.
+        start: the first position to feed from (every row's prompt is at least this long).
+
+    Returns:
+        (batch, total) tokens: each prompt and its continuation; after a row's first new
+        `end_id` the values are unspecified (the loop ends once every row has ended).
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"`sampler` must be one of {SAMPLERS}. Received: sampler={sampler!r}")
+    total = ops.shape(prompt)[1]
+    positions = ops.arange(total)[None, :]
+
+    def cond(t, tokens, state, done):
+        return ops.logical_and(t < total, ops.logical_not(ops.all(done)))
+
+    def body(t, tokens, state, done):
+        last = ops.take(tokens, t - 1, axis=1)
+        logits, state = step(last, state)
+        chosen = _choose(logits, sampler, seed, t, temperature, top_k, top_p)
+        forced = t < lengths  # still inside this row's prompt
+        token = ops.where(forced, ops.take(tokens, t, axis=1), ops.cast(chosen, "int32"))
+        tokens = ops.where(positions == t, token[:, None], tokens)
+        done = ops.logical_or(done, ops.logical_and(ops.logical_not(forced),
+                                                    ops.equal(token, end_id)))
+        return t + 1, tokens, state, done
+
+    batch = ops.shape(prompt)[0]
+    loop_vars = (ops.convert_to_tensor(start, "int32"), ops.cast(prompt, "int32"), state,
+                 ops.zeros((batch,), "bool"))
+    _, tokens, _, _ = ops.while_loop(cond, body, loop_vars)
+    return tokens
+
+
+def _choose(logits, sampler, seed, t, temperature, top_k, top_p):
+    if sampler == "greedy":
+        return ops.argmax(logits, axis=-1)
+    logits = ops.cast(logits, "float32") / temperature
+    if sampler == "top_k":
+        kth = ops.take(ops.sort(logits, axis=-1), ops.shape(logits)[-1] - top_k, axis=1)
+        logits = ops.where(logits >= kth[:, None], logits, -1e9)
+    if sampler == "top_p":
+        probabilities = ops.softmax(logits, axis=-1)
+        descending = ops.flip(ops.sort(probabilities, axis=-1), axis=-1)
+        before = ops.cumsum(descending, axis=-1) - descending  # mass of the likelier ones
+        keep = ops.maximum(ops.sum(ops.cast(before < top_p, "int32"), axis=-1), 1)
+        smallest = ops.take_along_axis(descending, keep[:, None] - 1, axis=1)
+        logits = ops.where(probabilities >= smallest, logits, -1e9)
+    return ops.argmax(logits + _gumbel(seed, t, ops.shape(logits)), axis=-1)
+
+
+def _gumbel(seed, t, shape):
+    """Gumbel(0, 1) noise for each token at position t: argmax(logits + noise) draws from the
+    softmax. A counter-based integer hash of (seed, t, token) in int32 arithmetic (wrapping),
+    so that every backend and a SavedModel draw exactly the same numbers, and a text's sample
+    does not depend on the batch it is in (one prompt twice in a batch gets one continuation:
+    vary the seed for several)."""
+    tokens = ops.arange(shape[1], dtype="int32")[None, :]
+    h = (ops.cast(seed, "int32") * 374761393 + ops.cast(t, "int32") * 668265263
+         + tokens * 1103515245 + ops.zeros(shape, "int32"))
+    for multiplier in (2146121005, 1822487147, 1540483477):  # avalanche rounds
+        h = ops.bitwise_xor(h, ops.right_shift(h, 15)) * multiplier
+    h = ops.bitwise_xor(h, ops.right_shift(h, 16))
+    uniform = (ops.cast(ops.bitwise_and(h, 0x7FFFFF), "float32") + 0.5) / 8388608.0
+    return -ops.log(-ops.log(uniform))
 
 
 def greedy(step, state, context, start_id, end_id, total, limits, vocabulary_size, model=None):
@@ -37,7 +125,8 @@ def beam_search(step, state, context, start_id, end_id, total, limits, vocabular
                 beam_size, length_penalty):
     """(batch, total) ids of each row's best beam: beams ranked by their summed
     log-probability over ((5 + length) / 6) ** length_penalty (Wu et al. 2016); a beam that
-    ended stays as it is. With `beam_size` 1 this is greedy decoding."""
+    ended stays as it is. With `beam_size` 1 this is greedy decoding. `start_id`: one token
+    for every row, or a (batch,) tensor of them."""
     k, alpha = beam_size, length_penalty
     batch = ops.shape(limits)[0]
 
@@ -48,8 +137,8 @@ def beam_search(step, state, context, start_id, end_id, total, limits, vocabular
     limits = beams(limits)
     end_only, pad_only = only(end_id, vocabulary_size), only(0, vocabulary_size)
     first = ops.convert_to_tensor([0.0] + [-1e9] * (k - 1))  # one live beam to start
-    loop_vars = (0, ops.zeros((batch * k, total), "int32"),
-                 ops.full((batch * k,), start_id, "int32"), ops.tile(first, [batch]),
+    start = beams(ops.broadcast_to(ops.cast(start_id, "int32"), (batch,)))
+    loop_vars = (0, ops.zeros((batch * k, total), "int32"), start, ops.tile(first, [batch]),
                  ops.zeros((batch * k,), "bool"), ops.zeros((batch * k,), "int32"),
                  tuple(beams(s) for s in state))
 

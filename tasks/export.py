@@ -11,9 +11,10 @@ layers (see the README's "Export" notes):
 
 What each task model serves is named by its `serving` attribute:
 
-    "language_model"  score(texts) -> {"perplexity", "token_log_probs", "num_tokens"};
-                      generate(texts) -> each prompt and its greedy continuation (default);
-                      sample(texts, seed, temperature) -> seeded sampling
+    "language_model"  generate(texts) -> each prompt and its greedy continuation (default);
+                      sample(texts, seed, temperature) -> seeded sampling, the same text
+                      as `model.generate(texts, sampler="random", seed=...)`;
+                      score(texts) -> {"perplexity", "token_log_probs", "num_tokens"}
     "tagger"          tag(sentences) -> {"tags": string[batch, T], "lengths"} (default);
                       tag_tokens(tokens: string[batch, T]) the same, pre-tokenized
     "classifier"      serve(texts) -> {"label": string[batch], "probabilities"} (default)
@@ -28,9 +29,16 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tasks import decoding
 from tasks.tokenizers import EOS_ID, PAD_ID
 
 STRINGS = tf.TensorSpec([None], tf.string)
+ENDPOINTS = {  # what each kind serves, the default first
+    "language_model": ("generate", "score", "sample"),
+    "tagger": ("tag", "tag_tokens"),
+    "classifier": ("serve",),
+    "translator": ("translate", "translate_beam"),
+}
 
 
 def export(model, path, **options):
@@ -85,7 +93,7 @@ def string_endpoint(archive, name, fn, input_signature):
 
 def _language_model(model, archive, max_length=30):
     tokenizer = model.tokenizer
-    state_size = sum(model.state_sizes)
+    ids_spec = tf.TensorSpec((None, None), tf.int32)
 
     def token_log_probs(inputs, targets):  # (batch, time) each, padded with [PAD]
         logits, _ = model.call_with_state(inputs, None, ops.not_equal(inputs, PAD_ID))
@@ -93,18 +101,25 @@ def _language_model(model, archive, max_length=30):
         picked = ops.take_along_axis(logp, ops.expand_dims(targets, -1), axis=-1)[..., 0]
         return ops.where(ops.not_equal(targets, PAD_ID), picked, ops.zeros_like(picked))
 
-    numeric_scores = numeric_endpoint(
-        archive, "token_log_probs", token_log_probs, [tf.TensorSpec((None, None), tf.int32)] * 2,
-        polymorphic_shapes=["(batch, t)", "(batch, t)"])
-    numeric_step = numeric_endpoint(
-        archive, "step", model.step,
-        [tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, state_size), tf.float32)])
+    def continue_ids(prompt, lengths, seed=0, temperature=1.0, sampler="greedy"):
+        state = model.initial_state(ops.shape(prompt)[0])
+        return decoding.sample(model.step, prompt, lengths, state, sampler, seed=seed,
+                               temperature=temperature, end_id=EOS_ID)
+
+    numeric_scores = numeric_endpoint(archive, "token_log_probs", token_log_probs,
+                                      [ids_spec] * 2, ["(batch, t)", "(batch, t)"])
+    greedy_ids = numeric_endpoint(archive, "greedy_ids", continue_ids,
+                                  [ids_spec, tf.TensorSpec((None,), tf.int32)],
+                                  ["(batch, t)", "(batch,)"])
+    sample_ids = numeric_endpoint(
+        archive, "sample_ids", lambda *args: continue_ids(*args, sampler="random"),
+        [ids_spec, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.int32),
+         tf.TensorSpec((), tf.float32)], ["(batch, t)", "(batch,)", "()", "()"])
 
     def encode(texts):
-        """[EOS] + tokens (+ [EOS] to score) as a padded (batch, time) tensor and lengths."""
+        """[EOS] + tokens, ragged."""
         ragged = tokenizer(texts)
-        start = tf.fill([ragged.nrows(), 1], EOS_ID)
-        return tf.concat([start, ragged], axis=1)
+        return tf.concat([tf.fill([ragged.nrows(), 1], EOS_ID), ragged], axis=1)
 
     def score(texts):
         ragged = encode(texts)
@@ -115,52 +130,29 @@ def _language_model(model, archive, max_length=30):
         perplexity = tf.exp(-tf.reduce_sum(logp, 1) / tf.cast(n, tf.float32))
         return {"perplexity": perplexity, "token_log_probs": logp, "num_tokens": n}
 
-    def decode_loop(texts, choose):
+    def continuations(texts, run):
+        """Prompts padded to their longest + `max_length`, continued by `run`, detokenized up
+        to (not including) each row's first new [EOS]."""
         ragged = encode(texts)
         lengths = tf.cast(ragged.row_lengths(), tf.int32)
-        total = tf.reduce_max(lengths) + max_length
         tokens = ragged.to_tensor(PAD_ID, shape=[None, None])
-        tokens = tf.pad(tokens, [[0, 0], [0, total - tf.shape(tokens)[1]]])
-        batch = tf.shape(tokens)[0]
-        state = tf.zeros([batch, state_size])
-
-        def body(t, tokens, state, done):
-            logits, state = numeric_step(tokens[:, t - 1], state)
-            chosen = tf.cast(choose(logits, t), tf.int32)
-            forced = t < lengths  # still inside this row's prompt
-            token = tf.where(forced, tokens[:, t], chosen)
-            tokens = tf.tensor_scatter_nd_update(
-                tokens, tf.stack([tf.range(batch), tf.fill([batch], t)], axis=1), token)
-            done = done | (~forced & tf.equal(token, EOS_ID))
-            return t + 1, tokens, state, done
-
-        def cond(t, tokens, state, done):
-            return (t < total) & ~tf.reduce_all(done)
-
-        _, tokens, _, _ = tf.while_loop(
-            cond, body, (tf.constant(1), tokens, state, tf.zeros([batch], tf.bool)))
-        # Keep each prompt and its continuation up to (not including) the first new [EOS].
-        position = tf.range(tf.shape(tokens)[1])[None, :]
-        generated = position >= lengths[:, None]
+        tokens = tf.pad(tokens, [[0, 0], [0, max_length]])
+        tokens = run(tokens, lengths)
+        generated = tf.range(tf.shape(tokens)[1])[None, :] >= lengths[:, None]
         ended = tf.cumsum(tf.cast(generated & tf.equal(tokens, EOS_ID), tf.int32), axis=1) > 0
         keep = ~ended & tf.not_equal(tokens, PAD_ID)
         return tokenizer.detokenize(tf.ragged.boolean_mask(tokens, keep))
 
     def generate(texts):
-        return decode_loop(texts, lambda logits, t: tf.argmax(logits, axis=-1))
+        return continuations(texts, greedy_ids)
 
     def sample(texts, seed, temperature):
-        def choose(logits, t):
-            seeds = tf.stack([tf.cast(seed, tf.int32), t])
-            return tf.random.stateless_categorical(logits / temperature, 1, seeds)[:, 0]
+        return continuations(texts, lambda t, n: sample_ids(t, n, seed, temperature))
 
-        return decode_loop(texts, choose)
-
-    strings = STRINGS
-    string_endpoint(archive, "score", score, [strings])
-    default = string_endpoint(archive, "generate", generate, [strings])
+    string_endpoint(archive, "score", score, [STRINGS])
+    default = string_endpoint(archive, "generate", generate, [STRINGS])
     string_endpoint(archive, "sample", sample, [
-        strings, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
+        STRINGS, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
     return default
 
 

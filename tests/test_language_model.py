@@ -103,17 +103,18 @@ def test_cached_generation_equals_rerunning_the_prefix(trained):
 def test_batched_prompts_of_different_lengths_equal_each_alone(trained):
     model = trained[0]
     prompts = ["my", "the cat ran to", "", "a dog sat"]
-    for sampler in ("greedy", keras_hub.samplers.BeamSampler(num_beams=3)):
-        batched = model.generate(prompts, max_length=7, sampler=sampler)
-        alone = [model.generate([p], max_length=7, sampler=sampler)[0] for p in prompts]
-        assert batched == alone, sampler
+    for sampler in ("greedy", "beam", "top_k"):
+        batched = model.generate(prompts, max_length=7, sampler=sampler, num_beams=3, seed=4)
+        alone = [model.generate([p], max_length=7, sampler=sampler, num_beams=3, seed=4)[0]
+                 for p in prompts]
+        assert batched == alone, sampler  # seeded draws do not depend on the batch either
 
 
 def test_greedy_equals_beam_search_of_width_one(trained):
     model = trained[0]
     prompts = ["the", "a dog ran", "my bird"]
     greedy = model.generate(prompts, max_length=7, sampler="greedy")
-    beam = model.generate(prompts, max_length=7, sampler=keras_hub.samplers.BeamSampler(1))
+    beam = model.generate(prompts, max_length=7, sampler="beam", num_beams=1)
     assert greedy == beam
 
 
@@ -122,10 +123,8 @@ def test_seeded_sampling_is_reproducible(trained):
     prompts = ["the", "a", "my"] * 3
 
     def sample(seed, kind):
-        sampler = {"top_k": keras_hub.samplers.TopKSampler(k=4, seed=seed, temperature=3.0),
-                   "top_p": keras_hub.samplers.TopPSampler(p=0.99, seed=seed, temperature=3.0),
-                   "random": keras_hub.samplers.RandomSampler(seed=seed, temperature=3.0)}[kind]
-        return model.generate(prompts, max_length=7, sampler=sampler)
+        return model.generate(prompts, max_length=7, sampler=kind, seed=seed, temperature=3.0,
+                              top_k=4, top_p=0.99)
 
     for kind in ("top_k", "top_p", "random"):
         assert sample(1, kind) == sample(1, kind), kind
@@ -182,6 +181,10 @@ print(json.dumps({{
     assert first == again
     assert all(s.startswith(t) for s, t in zip(first[:3], texts))  # the 4th has [UNK]s
     assert first[3].startswith("[UNK] [UNK] [UNK]")
+    # One decoding implementation: seeded sampling gives the Keras model's texts exactly.
+    for seed, served_texts in ((5, first), (6, other)):
+        assert served_texts == model.generate(texts, max_length=6, sampler="random", seed=seed,
+                                              temperature=2.0)
 
 
 def test_char_level_model_reports_bits_per_character():

@@ -8,27 +8,19 @@ from tasks.classification import training
 
 
 @dataclasses.dataclass
-class Config:
-    """Everything a run needs: the model's arguments (by their names) and training."""
+class Config(training.Config):
+    """The classifier's arguments and training (`tasks.classification.training.Config`, with
+    smaller defaults for characters) and the preprocessing."""
 
-    cell: str = "lstm"  # "lstm" or "gru"
     embed_dim: int = 32  # per character
-    units: int = 64  # per direction
-    num_layers: int = 1
-    pooling: str = "max"  # "last", "max", "mean" or "attention"
+    units: int = 64
     embedding_dropout: float = 0.1
     dropout: float = 0.3
-    word_dropout: float = 0.0  # a training character becomes [UNK] with this probability
-    lowercase: bool = False
-    max_length: int = 256  # characters kept per text
-    class_weight: bool = False  # weigh classes by inverse frequency
-    batch_size: int = 64
     epochs: int = 10
     learning_rate: float = 2e-3
-    clipnorm: float = 5.0
-    ema_momentum: float = 0.0  # > 0: validate and keep a moving average of the weights
-    patience: int = 3  # early stopping on dev accuracy
-    seed: int = 0
+    ema_momentum: float = 0.0
+    lowercase: bool = False
+    max_length: int = 256  # characters kept per text
 
 
 PRESETS = {

@@ -10,9 +10,7 @@ COMMANDS = ("train", "evaluate", "predict", "export")
 def main(argv=None):
     from tasks.char_classifier import __doc__ as doc
 
-    parser = cli.parser("python -m tasks.char_classifier", doc, COMMANDS, recipe.PRESETS,
-                        "default", model="saved_models/char_classifier.keras",
-                        out="saved_models/char_classifier")
+    parser = cli.parser("char_classifier", doc, COMMANDS, recipe.PRESETS, "default")
     parser.add_argument("--text-column", default="text", help="header name or index")
     parser.add_argument("--label-column", default="label", help="header name or index")
     args = parser.parse_args(argv)
@@ -40,13 +38,5 @@ def main(argv=None):
         return results
     if args.command == "predict":
         texts = args.inputs or ["hello", "bonjour"]
-        out = model.predict(texts, verbose=0)
-        for text, label, p in zip(texts, out["label"], out["probabilities"]):
-            print(f"{label} ({100 * p.max():.1f}%): {text}")
-        return out
-    from tasks import export
-
-    path = export.export(model, args.out)
-    print(f"exported a SavedModel with the endpoint serve(texts) -> label, probabilities: "
-          f"{path}")
-    return path
+        return training.show_predictions(model, texts)
+    return cli.export(model, args)

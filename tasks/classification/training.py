@@ -1,17 +1,44 @@
 """Training and scoring any `TextClassifier`: what the sentiment and character-level
 classifier recipes share.
 
+    Config                                       the model's arguments and training; a task's
+                                                 Config extends it with its preprocessing
     build_model(config, preprocessor, labels)    the model, compiled with the config's Adam
     train(config, preprocessor, train_data, dev_data, labels)   fit on raw strings, early
                                                  stopping on dev accuracy, weight averaging
     scores(model, texts, labels) / report(results)   accuracy, per-class P/R/F1, confusion
+    show_predictions(model, texts)               the `predict` command's output
 """
+
+import dataclasses
 
 import keras
 import numpy as np
 
 from tasks.classification.model import TextClassifier
 from tasks.task import model_arguments
+
+
+@dataclasses.dataclass
+class Config:
+    """A classifier's arguments (by their names; see `TextClassifier`) and its training."""
+
+    cell: str = "lstm"  # "lstm" or "gru"
+    embed_dim: int = 300
+    units: int = 150  # per direction
+    num_layers: int = 1
+    pooling: str = "max"  # "last", "max", "mean" or "attention"
+    embedding_dropout: float = 0.5
+    dropout: float = 0.5  # between recurrent layers and before the classifier
+    word_dropout: float = 0.0  # a training token becomes [UNK] with this probability
+    class_weight: bool = False  # weigh classes by inverse frequency
+    batch_size: int = 64
+    epochs: int = 8
+    learning_rate: float = 1e-3
+    clipnorm: float = 5.0
+    ema_momentum: float = 0.999  # > 0: validate and keep a moving average of the weights
+    patience: int = 3  # early stopping on dev accuracy
+    seed: int = 0
 
 
 def scores(model, texts, labels):
@@ -71,6 +98,14 @@ def train(config, preprocessor, train_data, dev_data, labels, callbacks=(), verb
                         validation_data=(dev_texts, dev_names), class_weight=class_weight,
                         callbacks=callbacks, verbose=verbose)
     return model, history, scores(model, dev_texts, dev_names)
+
+
+def show_predictions(model, texts):
+    """Prints each text's label and probability; returns `model.predict(texts)`."""
+    out = model.predict(texts, verbose=0)
+    for text, label, p in zip(texts, out["label"], out["probabilities"]):
+        print(f"{label} ({100 * p.max():.1f}%): {text}")
+    return out
 
 
 def report(results):

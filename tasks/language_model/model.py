@@ -9,6 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 import kerasrnn
+from tasks import decoding
 from tasks.language_model.preprocessor import LanguageModelPreprocessor, pad
 from tasks.task import Task, as_list
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID, TextTokenizer
@@ -282,51 +283,66 @@ class RNNLanguageModel(Task):
                 perplexities.append(float(np.exp(-row[:length].mean())))
         return np.array(perplexities), token_log_probs
 
-    def generate(self, prompts, max_length=30, sampler="greedy", batch_size=64):
-        """Continues each prompt by up to `max_length` tokens (stopping at the end token) with a
-        keras-hub sampler (name or instance: "greedy", "random", "top_k", "top_p", "beam").
-        Returns the prompts with their continuations, detokenized."""
-        sampler = keras_hub.samplers.get(sampler) if isinstance(sampler, str) else sampler
+    def generate(self, prompts, max_length=30, sampler="greedy", seed=0, temperature=1.0,
+                 top_k=10, top_p=0.9, num_beams=5, batch_size=64):
+        """Continues each prompt by up to `max_length` tokens (stopping at the end token).
+
+        `sampler`: "greedy", "random", "top_k", "top_p" (seeded: the same `seed` gives the
+        same text here and in the SavedModel's `sample`; see `tasks.decoding.sample`) or
+        "beam" (`num_beams` beams ranked by summed log-probability). Returns the prompts with
+        their continuations, detokenized."""
+        if sampler not in (*decoding.SAMPLERS, "beam"):
+            raise ValueError(f"`sampler` must be one of {(*decoding.SAMPLERS, 'beam')}. "
+                             f"Received: sampler={sampler!r}")
+        options = dict(seed=seed, temperature=temperature, top_k=top_k, top_p=top_p)
         results = []
         for start in range(0, len(prompts), batch_size):
             ids = self.preprocessor.encode(prompts[start : start + batch_size])
-            if isinstance(sampler, keras_hub.samplers.BeamSampler):
-                # Beam search over a batch assumes every row's prompt ends at the same place.
+            if sampler == "beam":
+                # Beam search over a batch: rows whose prompts end at the same place.
                 groups = {}
                 for i, row in enumerate(ids):
                     groups.setdefault(len(row), []).append(i)
                 out = [None] * len(ids)
                 for members in groups.values():
-                    for i, row in zip(members, self._generate_ids([ids[i] for i in members],
-                                                                  max_length, sampler)):
+                    rows = self._beam_ids([ids[i] for i in members], max_length, num_beams)
+                    for i, row in zip(members, rows):
                         out[i] = row
             else:
-                out = self._generate_ids(ids, max_length, sampler)
+                out = self._sample_ids(ids, max_length, sampler, options)
             results += [self._detokenize(row) for row in out]
         return results
 
-    def _generate_ids(self, ids, max_length, sampler):
-        lengths = [len(row) for row in ids]
-        prompt, mask = pad(ids, length=max(lengths) + max_length)
-        index = min(lengths)
-        state = self.initial_state(len(ids))
-        if index > 1:  # run the part every prompt has in one pass; then one token per step
+    def _prefix_state(self, prompt, index):
+        """The state after `prompt[:, : index - 1]`, run in one pass (every prompt has it)."""
+        state = self.initial_state(ops.shape(prompt)[0])
+        if index > 1:
             _, state = self.call_with_state(ops.convert_to_tensor(prompt[:, : index - 1]), state)
+        return state
 
-        def next(prompt, cache, index):
-            token = ops.squeeze(ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1]), 1)
-            logits, cache = self.step(token, cache)
-            return logits, None, cache
+    def _sample_ids(self, ids, max_length, sampler, options):
+        lengths = [len(row) for row in ids]
+        prompt, _ = pad(ids, length=max(lengths) + max_length)
+        index = min(lengths)
+        out = np.asarray(decoding.sample(
+            self.step, prompt, np.asarray(lengths, "int32"), self._prefix_state(prompt, index),
+            sampler, end_id=EOS_ID, start=index, **options))
+        return [_until_end(row, length) for row, length in zip(out, lengths)]
 
-        out = sampler(next, ops.convert_to_tensor(prompt), cache=state, index=index,
-                      mask=ops.convert_to_tensor(mask), stop_token_ids=(EOS_ID,), model=self)
-        out = np.asarray(out)
-        rows = []
-        for row, length in zip(out, lengths):
-            new = list(row[length:])
-            rows.append(list(row[:length]) + new[: new.index(EOS_ID)] if EOS_ID in new
-                        else list(row))
-        return rows
+    def _beam_ids(self, ids, max_length, num_beams):
+        prompt = np.asarray(ids, "int32")  # rows of one length
+        length = prompt.shape[1]
+        state = self._prefix_state(prompt, length)
+        limits = np.full(len(ids), max_length + 1, "int32")  # no forced end
+        def step(token, state, context):
+            logits, state = self.step(token, state[0])
+            return logits, (state,)
+
+        out = np.asarray(decoding.beam_search(
+            step, (state,), (), prompt[:, -1], EOS_ID, max_length, limits,
+            self.preprocessor.vocabulary_size, num_beams, length_penalty=0.0))
+        rows = np.concatenate([prompt, out], axis=1)
+        return [_until_end(row, length) for row in rows]
 
     def _detokenize(self, ids):
         return self.tokenizer.detokenize(tf.constant([ids], tf.int32))[0].numpy().decode()
@@ -340,6 +356,13 @@ class _ResetCarry(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         self.model.reset_state()
+
+
+def _until_end(row, length):
+    """A prompt of `length` ids and its continuation up to (not including) the first new
+    [EOS]."""
+    new = list(row[length:])
+    return list(row[:length]) + (new[: new.index(EOS_ID)] if EOS_ID in new else new)
 
 
 def _log_softmax(logits):

@@ -2,8 +2,6 @@
 
 import dataclasses
 
-import keras_hub
-
 from tasks import cli
 from tasks.language_model import recipe
 from tasks.language_model.model import CELLS
@@ -14,9 +12,7 @@ COMMANDS = ("train", "evaluate", "generate", "export", "compare")
 def main(argv=None):
     from tasks.language_model import __doc__ as doc
 
-    parser = cli.parser("python -m tasks.language_model", doc, COMMANDS, recipe.PRESETS,
-                        "default", model="saved_models/language_model.keras",
-                        out="saved_models/language_model")
+    parser = cli.parser("language_model", doc, COMMANDS, recipe.PRESETS, "default")
     parser.add_argument("--level", choices=["word", "char"], help="override the preset's level")
     parser.add_argument("--cell", choices=sorted(CELLS), help="override the preset's cell")
     parser.add_argument("--sampler", default="greedy",
@@ -63,27 +59,12 @@ def main(argv=None):
         return results
     if args.command == "generate":
         prompts = args.inputs or ["the company said", "in the first quarter", "mr."]
-        texts = model.generate(prompts, max_length=args.max_length, sampler=_sampler(args))
+        texts = model.generate(prompts, max_length=args.max_length, sampler=args.sampler,
+                               seed=args.seed or 0, temperature=args.temperature,
+                               top_k=args.top_k, top_p=args.top_p, num_beams=args.num_beams)
         print("\n".join(texts))
         return texts
-    from tasks import export
-
-    path = export.export(model, args.out, max_length=args.max_length)
-    print(f"exported a SavedModel with endpoints score, generate (default), sample: {path}")
-    return path
-
-
-def _sampler(args):
-    if args.sampler == "greedy":
-        return keras_hub.samplers.GreedySampler()
-    if args.sampler == "beam":
-        return keras_hub.samplers.BeamSampler(num_beams=args.num_beams)
-    kwargs = {"seed": args.seed or 0, "temperature": args.temperature}
-    if args.sampler == "top_k":
-        return keras_hub.samplers.TopKSampler(k=args.top_k, **kwargs)
-    if args.sampler == "top_p":
-        return keras_hub.samplers.TopPSampler(p=args.top_p, **kwargs)
-    return keras_hub.samplers.RandomSampler(**kwargs)
+    return cli.export(model, args, max_length=args.max_length)
 
 
 def _dev_data(model, args):

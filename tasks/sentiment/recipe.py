@@ -13,31 +13,16 @@ SST_LABELS = {2: ["negative", "positive"],
 
 
 @dataclasses.dataclass
-class Config:
-    """Everything a run needs: the model's arguments (by their names) and training."""
+class Config(training.Config):
+    """The classifier's arguments and training (`tasks.classification.training.Config`), and
+    the sentiment data and preprocessing."""
 
     classes: int = 2  # SST: 2 (binary, neutral dropped) or 5; CSV data: from the labels
     phrases: bool = True  # SST: also train on every labelled phrase (dev: sentences only)
-    cell: str = "lstm"  # "lstm" or "gru"
-    embed_dim: int = 300
-    units: int = 150
-    num_layers: int = 1
-    pooling: str = "max"  # "last", "max", "mean" or "attention"
-    embedding_dropout: float = 0.5
-    dropout: float = 0.5  # between recurrent layers and before the classifier
-    word_dropout: float = 0.0  # a training word becomes [UNK] with this probability
     lowercase: bool = True
     min_count: int = 1
     max_length: int = 256  # tokens kept per text
     truncate: str = "tail"  # longer texts lose their "tail" (end) or their "head" (start)
-    class_weight: bool = False  # weigh classes by inverse frequency
-    batch_size: int = 64
-    epochs: int = 8
-    learning_rate: float = 1e-3
-    clipnorm: float = 5.0
-    ema_momentum: float = 0.999  # > 0: validate and keep a moving average of the weights
-    patience: int = 3  # early stopping on dev accuracy
-    seed: int = 0
 
 
 PRESETS = {

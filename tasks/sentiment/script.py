@@ -1,6 +1,7 @@
 """`python -m tasks.sentiment`: train, evaluate, predict, export."""
 
 from tasks import cli
+from tasks.classification import training
 from tasks.classification.model import POOLINGS
 from tasks.sentiment import recipe
 
@@ -10,8 +11,7 @@ COMMANDS = ("train", "evaluate", "predict", "export")
 def main(argv=None):
     from tasks.sentiment import __doc__ as doc
 
-    parser = cli.parser("python -m tasks.sentiment", doc, COMMANDS, recipe.PRESETS, "binary",
-                        model="saved_models/sentiment.keras", out="saved_models/sentiment")
+    parser = cli.parser("sentiment", doc, COMMANDS, recipe.PRESETS, "binary")
     parser.add_argument("--text-column", default="text", help="CSV/TSV: header name or index")
     parser.add_argument("--label-column", default="label", help="CSV/TSV: header name or index")
     parser.add_argument("--classes", type=int, choices=[2, 5], help="SST: binary or 5-class")
@@ -49,13 +49,5 @@ def main(argv=None):
     if args.command == "predict":
         texts = args.inputs or ["a gorgeous , witty , seductive movie .",
                                 "the plot is nothing but boilerplate clichés ."]
-        out = model.predict(texts, verbose=0)
-        for text, label, p in zip(texts, out["label"], out["probabilities"]):
-            print(f"{label} ({100 * p.max():.1f}%): {text}")
-        return out
-    from tasks import export
-
-    path = export.export(model, args.out)
-    print(f"exported a SavedModel with the endpoint serve(texts) -> label, probabilities: "
-          f"{path}")
-    return path
+        return training.show_predictions(model, texts)
+    return cli.export(model, args)

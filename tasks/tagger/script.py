@@ -11,8 +11,7 @@ COMMANDS = ("train", "evaluate", "predict", "export")
 def main(argv=None):
     from tasks.tagger import __doc__ as doc
 
-    parser = cli.parser("python -m tasks.tagger", doc, COMMANDS, recipe.PRESETS, None,
-                        model="saved_models/tagger.keras", out="saved_models/tagger")
+    parser = cli.parser("tagger", doc, COMMANDS, recipe.PRESETS, None)
     parser.add_argument("--scheme", choices=["pos", "ner"], help="default: the preset's")
     parser.add_argument("--head", choices=["softmax", "crf"], help="override the preset's")
     parser.add_argument("--tag-column", choices=["upos", "xpos"], help="pos: which tags")
@@ -52,11 +51,7 @@ def main(argv=None):
         for s, t in zip(sentences, tags):
             print(" ".join(f"{w}/{tag}" for w, tag in zip(s.split(), t)))
         return tags
-    from tasks import export
-
-    path = export.export(model, args.out)
-    print(f"exported a SavedModel with endpoints tag (default) and tag_tokens: {path}")
-    return path
+    return cli.export(model, args)
 
 
 def _report(results):

@@ -225,7 +225,9 @@ class Translator(Task):
 
     def greedy(self, source_ids):
         """(batch, S) ids -> (batch, L) target ids ([EOS] then padding after each end) with
-        keras-hub's GreedySampler; the decoder state (and the input feed) is its cache."""
+        keras-hub's GreedySampler, the decoder state (and the input feed) as its cache: an
+        independent implementation of `beam_search(source_ids, beam_size=1)`, which
+        `translate` and the SavedModel run."""
         state, context, limits, total = self._decoding_inputs(source_ids)
         return decoding.greedy(self._step, state, context, BOS_ID, EOS_ID, total, limits,
                                self.target_tokenizer.vocabulary_size, model=self)
@@ -240,14 +242,14 @@ class Translator(Task):
             self.length_penalty if length_penalty is None else length_penalty)
 
     def translate(self, texts, beam_size=1, batch_size=64):
-        """Raw source strings -> translations (greedy with beam_size 1, else beam search)."""
+        """Raw source strings -> translations by beam search (greedy with `beam_size` 1)."""
         texts = list(texts)
         order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths together
         out = [None] * len(texts)
         for start in range(0, len(texts), batch_size):
             chunk = order[start : start + batch_size]
             ids = self.source_ids([texts[i] for i in chunk])
-            ids = self.greedy(ids) if beam_size == 1 else self.beam_search(ids, beam_size)
+            ids = self.beam_search(ids, beam_size)  # as the SavedModel: one beam is greedy
             # Each row: its words, [EOS], then padding; decode drops the special tokens.
             for i, text in zip(chunk, self.target_tokenizer.decode(np.asarray(ids))):
                 out[i] = text

@@ -10,8 +10,7 @@ COMMANDS = ("train", "evaluate", "translate", "export")
 def main(argv=None):
     from tasks.translator import __doc__ as doc
 
-    parser = cli.parser("python -m tasks.translator", doc, COMMANDS, recipe.PRESETS, "default",
-                        model="saved_models/translator.keras", out="saved_models/translator")
+    parser = cli.parser("translator", doc, COMMANDS, recipe.PRESETS, "default")
     parser.add_argument("--src", default="de", help="--data: the source language")
     parser.add_argument("--tgt", default="en", help="--data: the target language")
     parser.add_argument("--dev-split", default="val", help="--data: the dev split's name")
@@ -46,9 +45,4 @@ def main(argv=None):
         for source, translation in zip(texts, out):
             print(f"{source}\n  -> {translation}")
         return out
-    from tasks import export
-
-    path = export.export(model, args.out)
-    print(f"exported a SavedModel with translate (greedy, the default) and translate_beam: "
-          f"{path}")
-    return path
+    return cli.export(model, args)
