@@ -12,7 +12,6 @@ count and the first few line numbers, so nothing is lost silently.
     read_raw(path)                            the whole text, for character models
     read_conllu(path)                         UD: words with UPOS and XPOS
     read_conll(path)                          CoNLL-2003 / 2-column token-tag files
-    convert_tags(tags, source, target)        IOB1 <-> BIO <-> IOBES
     read_labelled(path, text, label)          CSV / TSV with chosen columns
     read_sst(path, classes=2|5, phrases=False) PTB-style sentiment trees
     read_parallel(src, tgt) / read_pairs(path) parallel text
@@ -179,7 +178,8 @@ def read_conll(path, tag_column=-1, skip_malformed=False):
     """CoNLL column files: CoNLL-2003 (`token POS chunk NER`) or 2-column `token tag` (WNUT).
     Whitespace-separated columns, blank lines between sentences, `-DOCSTART-` lines skipped.
     Every token line must have as many columns as the file's first one. Tags are returned as
-    found (CoNLL-2003 is IOB1: see `convert_tags`). Returns [{"words", "tags"}]."""
+    found (CoNLL-2003 is IOB1: see `tasks.tag_schemes.convert_tags`).
+    Returns [{"words", "tags"}]."""
     sentences, words, tags = [], [], []
     width, skipper = None, _Skipper(path, skip_malformed)
     for number, line in _lines(path):
@@ -200,61 +200,6 @@ def read_conll(path, tag_column=-1, skip_malformed=False):
         sentences.append({"words": words, "tags": tags})
     skipper.report()
     return sentences
-
-
-_SCHEMES = ("iob1", "bio", "iobes")
-
-
-def spans(tags, scheme):
-    """[(type, start, end)] of the entities in `tags` read in `scheme` (end exclusive)."""
-    found, start, kind = [], None, None
-    prefixes = ("B", "I", "E", "S") if scheme == "iobes" else ("B", "I")
-    for i, tag in enumerate(list(tags) + ["O"]):
-        prefix, _, label = tag.partition("-")
-        if tag != "O" and (prefix not in prefixes or not label):
-            raise ValueError(f"tag {i} is not a {scheme.upper()} tag. Received: {tag!r}")
-        begins = (
-            prefix in ("B", "S")
-            or (prefix == "I" and kind != label)
-            or (prefix == "E" and kind != label)
-        )
-        if start is not None and (tag == "O" or begins):
-            found.append((kind, start, i))
-            start, kind = None, None
-        if tag != "O" and start is None:
-            start, kind = i, label
-        if prefix in ("E", "S"):
-            found.append((kind, start, i + 1))
-            start, kind = None, None
-    return found
-
-
-def convert_tags(tags, source, target):
-    """Converts one sentence's tags between IOB1 (CoNLL-2003: B- only between two adjacent
-    entities of one type), BIO (IOB2: B- at every entity start) and IOBES (S- single, E- end).
-
-    >>> convert_tags(["I-PER", "I-PER", "O", "I-LOC"], "iob1", "iobes")
-    ['B-PER', 'E-PER', 'O', 'S-LOC']
-    """
-    for name, value in (("source", source), ("target", target)):
-        if value not in _SCHEMES:
-            raise ValueError(f"`{name}` must be one of {_SCHEMES}. Received: {name}={value!r}")
-    out = ["O"] * len(tags)
-    previous_end, previous_kind = None, None
-    for kind, start, end in spans(tags, source):
-        for i in range(start, end):
-            out[i] = f"I-{kind}"
-        if target == "bio":
-            out[start] = f"B-{kind}"
-        elif target == "iobes":
-            if end - start == 1:
-                out[start] = f"S-{kind}"
-            else:
-                out[start], out[end - 1] = f"B-{kind}", f"E-{kind}"
-        elif previous_end == start and previous_kind == kind:  # iob1: B- only to separate
-            out[start] = f"B-{kind}"
-        previous_end, previous_kind = end, kind
-    return out
 
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)

@@ -3,7 +3,7 @@ error names the file and the line)."""
 
 import pytest
 
-from tasks import data
+from tasks import data, tag_schemes
 
 
 def write(tmp_path, name, text, mode="w"):
@@ -113,14 +113,14 @@ def test_tag_schemes_convert_and_round_trip(iob1, bio, iobes):
     forms = {"iob1": iob1, "bio": bio, "iobes": iobes}
     for source, tags in forms.items():
         for target, expected in forms.items():
-            assert data.convert_tags(tags, source, target) == expected, (source, target)
+            assert tag_schemes.convert_tags(tags, source, target) == expected, (source, target)
 
 
 def test_tag_scheme_errors():
     with pytest.raises(ValueError, match="Received: target='bilou'"):
-        data.convert_tags(["O"], "bio", "bilou")
+        tag_schemes.convert_tags(["O"], "bio", "bilou")
     with pytest.raises(ValueError, match="not a BIO tag. Received: 'E-PER'"):
-        data.convert_tags(["E-PER"], "bio", "iobes")
+        tag_schemes.convert_tags(["E-PER"], "bio", "iobes")
 
 
 CSV = '''id,review,sentiment

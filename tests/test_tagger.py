@@ -71,7 +71,7 @@ def test_entity_scores_equal_seqeval(scheme):
     if scheme == "bio":  # seqeval's default (conlleval) mode, as CoNLL scores
         ref = classification_report(gold, predicted, output_dict=True, zero_division=0)
     else:  # IOBES: compare on valid sequences in seqeval's strict mode
-        from tasks.data import convert_tags
+        from tasks.tag_schemes import convert_tags
 
         gold = [convert_tags(s, "iobes", "iobes") for s in gold]
         predicted = [convert_tags(s, "iobes", "iobes") for s in predicted]

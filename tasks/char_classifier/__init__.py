@@ -1,14 +1,12 @@
 """A character-level text classifier (language or script identification, names by origin,
 spam): the fifth task, written by filling in the shared contract.
 
-    python -m tasks.char_classifier train --train names.tsv --dev dev.tsv
-    python -m tasks.char_classifier predict --model saved_models/char_classifier.keras "Müller"
-    python -m tasks.char_classifier export --model ...
-
 Characters -> `TextClassifier` (bidirectional kerasrnn LSTM, max pooling) -> labels. It reuses
 everything else: the `Task` contract, `tasks.classification`'s model and training, the CSV/TSV
 reader, the shared CLI and the "classifier" SavedModel export (`serve(texts)`). Its own code
 is the preprocessor (what a token is) and the recipe (Config and presets).
+
+The commands: `python -m tasks.char_classifier --help` (`script.py`).
 """
 
 from tasks.char_classifier.preprocessor import CharPreprocessor

@@ -1,4 +1,9 @@
-"""`python -m tasks.char_classifier`: train, evaluate, predict, export."""
+"""`python -m tasks.char_classifier`: train, evaluate, predict, export.
+
+    python -m tasks.char_classifier train --train names.tsv --dev dev.tsv
+    python -m tasks.char_classifier predict --model saved_models/char_classifier.keras "Müller"
+    python -m tasks.char_classifier export --model ...
+"""
 
 from tasks import cli
 from tasks.char_classifier import recipe
@@ -8,9 +13,7 @@ COMMANDS = ("train", "evaluate", "predict", "export")
 
 
 def main(argv=None):
-    from tasks.char_classifier import __doc__ as doc
-
-    parser = cli.parser("char_classifier", doc, COMMANDS, recipe.PRESETS, "default")
+    parser = cli.parser("char_classifier", __doc__, COMMANDS, recipe.PRESETS, "default")
     parser.add_argument("--text-column", default="text", help="header name or index")
     parser.add_argument("--label-column", default="label", help="header name or index")
     args = parser.parse_args(argv)

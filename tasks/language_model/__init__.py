@@ -1,17 +1,12 @@
 """A causal RNN language model (word or character level): train, evaluate, generate, export.
 
-    python -m tasks.language_model train                  # packaged PTB, a few minutes
-    python -m tasks.language_model train --preset small --data ptb --data-dir ../shared/data
-    python -m tasks.language_model evaluate --model saved_models/language_model.keras
-    python -m tasks.language_model generate --model ... "the company said" --sampler top_p
-    python -m tasks.language_model export --model ... --out saved_models/language_model
-    python -m tasks.language_model compare                # n-gram vs window vs RNNs
-
 Embedding -> kerasrnn SimpleRNN / GRU / LSTM layers -> Dense over the vocabulary (optionally tied
 to the embedding). Training is `model.fit` on truncated-BPTT batches whose recurrent state is
 carried from one batch to the next (reset each epoch), or on padded sentence batches with the
-padding as `sample_weight`. Generation uses keras-hub samplers with the RNN state as the cache:
+padding as `sample_weight`. Generation (`tasks.decoding`) uses the RNN state as the cache:
 every step feeds one token. Export: `tasks.export`. Baselines: `tasks.language_model.baselines`.
+
+The commands: `python -m tasks.language_model --help` (`script.py`).
 """
 
 from tasks.language_model.model import CELLS, BitsPerCharacter, RNNLanguageModel

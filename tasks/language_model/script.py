@@ -1,4 +1,12 @@
-"""`python -m tasks.language_model`: train, evaluate, generate, export, compare."""
+"""`python -m tasks.language_model`: train, evaluate, generate, export, compare.
+
+    python -m tasks.language_model train                  # packaged PTB, a few minutes
+    python -m tasks.language_model train --preset small --data ptb --data-dir ../shared/data
+    python -m tasks.language_model evaluate --model saved_models/language_model.keras
+    python -m tasks.language_model generate --model ... "the company said" --sampler top_p
+    python -m tasks.language_model export --model ... --out saved_models/language_model
+    python -m tasks.language_model compare                # n-gram vs window vs RNNs
+"""
 
 import dataclasses
 
@@ -10,9 +18,7 @@ COMMANDS = ("train", "evaluate", "generate", "export", "compare")
 
 
 def main(argv=None):
-    from tasks.language_model import __doc__ as doc
-
-    parser = cli.parser("language_model", doc, COMMANDS, recipe.PRESETS, "default")
+    parser = cli.parser("language_model", __doc__, COMMANDS, recipe.PRESETS, "default")
     parser.add_argument("--level", choices=["word", "char"], help="override the preset's level")
     parser.add_argument("--cell", choices=sorted(CELLS), help="override the preset's cell")
     parser.add_argument("--sampler", default="greedy",

@@ -1,17 +1,12 @@
 """A sentence classifier (binary or multi-class) that fits and predicts on raw strings.
 
-    python -m tasks.sentiment train --data sst --classes 2 --data-dir ../shared/data
-    python -m tasks.sentiment train --train reviews.csv --dev dev.csv --text-column review \
-        --label-column stars
-    python -m tasks.sentiment evaluate --model saved_models/sentiment.keras --data sst
-    python -m tasks.sentiment predict --model ... "a gorgeous , witty film" "dull"
-    python -m tasks.sentiment export --model ... --out saved_models/sentiment
-
 Words -> stacked bidirectional kerasrnn LSTM / GRU -> masked pooling over time (the last valid
 state of each direction, masked max, masked mean, or attention) -> dropout -> Dense. Text is
 normalized and split with TensorFlow string ops (`SentimentPreprocessor`), the same in tf.data
 and in the SavedModel. Padding never reaches the prediction: a sentence alone or padded inside a
 batch gives the same probabilities.
+
+The commands: `python -m tasks.sentiment --help` (`script.py`).
 """
 
 from tasks.classification.model import POOLINGS, TextClassifier

@@ -1,4 +1,12 @@
-"""`python -m tasks.sentiment`: train, evaluate, predict, export."""
+"""`python -m tasks.sentiment`: train, evaluate, predict, export.
+
+    python -m tasks.sentiment train --data sst --classes 2 --data-dir ../shared/data
+    python -m tasks.sentiment train --train reviews.csv --dev dev.csv --text-column review \
+        --label-column stars
+    python -m tasks.sentiment evaluate --model saved_models/sentiment.keras --data sst
+    python -m tasks.sentiment predict --model ... "a gorgeous , witty film" "dull"
+    python -m tasks.sentiment export --model ... --out saved_models/sentiment
+"""
 
 from tasks import cli
 from tasks.classification import training
@@ -9,9 +17,7 @@ COMMANDS = ("train", "evaluate", "predict", "export")
 
 
 def main(argv=None):
-    from tasks.sentiment import __doc__ as doc
-
-    parser = cli.parser("sentiment", doc, COMMANDS, recipe.PRESETS, "binary")
+    parser = cli.parser("sentiment", __doc__, COMMANDS, recipe.PRESETS, "binary")
     parser.add_argument("--text-column", default="text", help="CSV/TSV: header name or index")
     parser.add_argument("--label-column", default="label", help="CSV/TSV: header name or index")
     parser.add_argument("--classes", type=int, choices=[2, 5], help="SST: binary or 5-class")

@@ -20,7 +20,7 @@ class TaggerPreprocessor:
     """Token strings -> `{"token_ids", "char_ids", "case_ids", "padding_mask"}` with TF ops.
 
     Args:
-        words: word vocabulary (`tasks.text.build_vocabulary`, lowercased if `lowercase`).
+        words: word vocabulary (`tasks.tokenizers.build_vocabulary`, lowercased if `lowercase`).
         chars: character vocabulary (same form).
         lowercase: look words up lowercased (their casing is the `case_ids` feature).
         max_word_length: characters kept per word.

@@ -5,6 +5,7 @@ import dataclasses
 import keras
 
 from tasks import data as data_lib
+from tasks import tag_schemes
 from tasks.tagger.model import Tagger
 from tasks.tagger.preprocessor import TaggerPreprocessor
 from tasks.task import model_arguments
@@ -54,8 +55,8 @@ def entity_scores(gold, predicted, scheme="bio"):
     for g, p in zip(gold, predicted):
         if len(g) != len(p):
             raise ValueError(f"a sentence has {len(g)} gold tags but {len(p)} predicted")
-        gold_spans = set(data_lib.spans(g, scheme))
-        pred_spans = set(data_lib.spans(p, scheme))
+        gold_spans = set(tag_schemes.spans(g, scheme))
+        pred_spans = set(tag_schemes.spans(p, scheme))
         for spans, column in ((pred_spans, 1), (gold_spans, 2)):
             for kind, _, _ in spans:
                 counts.setdefault(kind, [0, 0, 0])[column] += 1
@@ -98,7 +99,7 @@ def load(path, config, data_dir=None):
     tags = []
     for number, s in enumerate(sentences, start=1):
         try:
-            tags.append(data_lib.convert_tags(s["tags"], "iob1", config.tag_format))
+            tags.append(tag_schemes.convert_tags(s["tags"], "iob1", config.tag_format))
         except ValueError as e:
             raise data_lib.DataError(path, None, f"sentence {number}: {e}") from None
     return [s["words"] for s in sentences], tags

@@ -1,4 +1,13 @@
-"""`python -m tasks.tagger`: train, evaluate, predict, export."""
+"""`python -m tasks.tagger`: train, evaluate, predict, export.
+
+    python -m tasks.tagger train --scheme pos --train ud_english_ewt/en_ewt-ud-train.conllu \
+        --dev ud_english_ewt/en_ewt-ud-dev.conllu --data-dir ../shared/data
+    python -m tasks.tagger train --scheme ner --train conll2003/eng.train \
+        --dev conll2003/eng.testa --data-dir ../shared/data --head crf
+    python -m tasks.tagger evaluate --model saved_models/tagger.keras --dev ...
+    python -m tasks.tagger predict --model ... "John lives in New York ."
+    python -m tasks.tagger export --model ... --out saved_models/tagger
+"""
 
 import dataclasses
 
@@ -9,9 +18,7 @@ COMMANDS = ("train", "evaluate", "predict", "export")
 
 
 def main(argv=None):
-    from tasks.tagger import __doc__ as doc
-
-    parser = cli.parser("tagger", doc, COMMANDS, recipe.PRESETS, None)
+    parser = cli.parser("tagger", __doc__, COMMANDS, recipe.PRESETS, None)
     parser.add_argument("--scheme", choices=["pos", "ner"], help="default: the preset's")
     parser.add_argument("--head", choices=["softmax", "crf"], help="override the preset's")
     parser.add_argument("--tag-column", choices=["upos", "xpos"], help="pos: which tags")

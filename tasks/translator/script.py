@@ -1,4 +1,11 @@
-"""`python -m tasks.translator`: train, evaluate, translate, export."""
+"""`python -m tasks.translator`: train, evaluate, translate, export.
+
+    python -m tasks.translator train --data multi30k --src de --tgt en --data-dir ../shared/data
+    python -m tasks.translator train --train pairs.tsv --dev dev.tsv     # source<TAB>target
+    python -m tasks.translator evaluate --model saved_models/translator.keras --data multi30k
+    python -m tasks.translator translate --model ... "Ein Mann fährt Fahrrad." --beam-size 5
+    python -m tasks.translator export --model ... --out saved_models/translator
+"""
 
 from tasks import cli
 from tasks.translator import recipe
@@ -8,9 +15,7 @@ COMMANDS = ("train", "evaluate", "translate", "export")
 
 
 def main(argv=None):
-    from tasks.translator import __doc__ as doc
-
-    parser = cli.parser("translator", doc, COMMANDS, recipe.PRESETS, "default")
+    parser = cli.parser("translator", __doc__, COMMANDS, recipe.PRESETS, "default")
     parser.add_argument("--src", default="de", help="--data: the source language")
     parser.add_argument("--tgt", default="en", help="--data: the target language")
     parser.add_argument("--dev-split", default="val", help="--data: the dev split's name")
