@@ -28,7 +28,7 @@ def main(argv=None):
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--num-beams", type=int, default=5)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     verbose = cli.keras_verbosity(args)
 
     if args.command == "compare":

@@ -1,0 +1,66 @@
+"""The command-line plumbing every task script shares (`tasks.cli`)."""
+
+import dataclasses
+import os
+
+import pytest
+
+from tasks import cli
+
+
+@dataclasses.dataclass
+class Config:
+    epochs: int = 2
+    learning_rate: float = 1e-3
+    lowercase: bool = True
+    cell: str = "lstm"
+    seed: int = 0
+
+
+PRESETS = {"default": Config(), "tiny": Config(epochs=1)}
+
+
+def parse(*argv):
+    parser = cli.parser("demo", "A demo.\n\n    python -m tasks.demo train", ["train", "predict"],
+                        PRESETS, "default")
+    return parser.parse_intermixed_args(list(argv))
+
+
+def test_inputs_may_come_after_options_and_defaults_follow_the_task_name():
+    args = parse("predict", "--model", "m.keras", "first text", "--verbose", "second")
+    assert args.inputs == ["first text", "second"] and args.model == "m.keras" and args.verbose
+    args = parse("train")
+    assert args.model == "saved_models/demo.keras" and args.out == "saved_models/demo"
+
+
+def test_config_applies_preset_flags_and_set_overrides_in_order():
+    args = parse("train", "--preset", "tiny", "--epochs", "5", "--set", "learning_rate=0.5",
+                 "lowercase=false", "cell=gru")
+    config = cli.config(args, PRESETS, cell="simple_rnn", seed=None)
+    assert config == Config(epochs=5, learning_rate=0.5, lowercase=False, cell="gru", seed=0)
+    assert cli.config(parse("train", "--seed", "3"), PRESETS).seed == 3
+
+
+@pytest.mark.parametrize("item,message", [("epoch=3", "FIELD one of"), ("epochs", "FIELD one of"),
+                                          ("epochs=two", "type int. Received: 'two'"),
+                                          ("lowercase=maybe", "true or false")])
+def test_bad_overrides_are_named(item, message):
+    with pytest.raises(ValueError, match=message):
+        cli.config(parse("train", "--set", item), PRESETS)
+
+
+def test_the_model_path_is_checked_before_training(tmp_path):
+    cli.check_model_path(str(tmp_path / "new" / "folders" / "model.keras"))  # created on save
+    with pytest.raises(ValueError, match="must name a .keras file. Received: --model .*m.h5"):
+        cli.check_model_path(str(tmp_path / "m.h5"))
+    (tmp_path / "dir.keras").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        cli.check_model_path(str(tmp_path / "dir.keras"))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="cannot write into"):
+        cli.check_model_path(str(tmp_path / "file" / "model.keras"))
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(ValueError, match="cannot write into"):
+            cli.check_model_path(str(locked / "model.keras"))
