@@ -173,6 +173,13 @@ class RNN(keras.layers.Layer):
                 "RNN expects inputs of shape (batch, time, features). "
                 f"Received: sequences.shape={tuple(sequences.shape)}"
             )
+        dtype = keras.backend.standardize_dtype(sequences.dtype)
+        if "float" not in dtype:
+            raise ValueError(
+                "A recurrent layer takes float sequences (batch, time, features); embed token "
+                "ids first (e.g. with keras.layers.Embedding) or cast them. "
+                f"Received: sequences.dtype={dtype}"
+            )
         mask = mask[0] if isinstance(mask, (list, tuple)) else mask
         states = self._initial_states(ops.shape(sequences)[0], sequences.dtype, initial_state)
         x = ops.transpose(sequences, (1, 0, 2))  # (T, B, F): the loops run over axis 0

@@ -17,6 +17,7 @@ to a function:
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
 
 from tasks import data as data_lib
@@ -105,21 +106,27 @@ def check_model_path(path):
 
 
 def train_callbacks(args):
-    """BackupAndRestore (with --backup-dir) and TensorBoard (with --tensorboard)."""
+    """BackupAndRestore (with --backup-dir) and TensorBoard (with --tensorboard). The backup
+    outlives training: `save` deletes it once the model is saved."""
     import keras
 
     callbacks = []
     if args.backup_dir:
-        callbacks.append(keras.callbacks.BackupAndRestore(args.backup_dir))
+        callbacks.append(keras.callbacks.BackupAndRestore(args.backup_dir,
+                                                          delete_checkpoint=False))
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(args.tensorboard))
     return callbacks
 
 
 def save(model, args):
+    """Writes the trained model to `--model`; only then deletes the `--backup-dir` checkpoint
+    (a failed save leaves it, so the run can be resumed and saved again)."""
     os.makedirs(os.path.dirname(os.path.abspath(args.model)), exist_ok=True)
     model.save(args.model)
     print(f"saved {args.model}")
+    if args.backup_dir and os.path.isdir(args.backup_dir):
+        shutil.rmtree(args.backup_dir)
 
 
 def export(model, args, **options):

@@ -1,8 +1,9 @@
 """Readers for the real formats the four tasks use, with one clear error per bad input.
 
-Every reader returns plain Python values, and raises `DataError` ("path:line: what was expected,
-what was found") on bad input: missing or empty file, undecodable bytes, wrong column count,
-unknown label, unbalanced tree, parallel files of different lengths. Readers of line-based
+Every reader returns plain Python values (a UTF-8 byte-order mark is dropped), and raises
+`DataError` ("path:line: what was expected, what was found") on bad input: missing or empty
+file, undecodable bytes, wrong column count, unknown label, unbalanced tree, parallel files of
+different lengths. Readers of line-based
 formats take `skip_malformed=True` to skip bad lines instead; they then warn once with the
 count and the first few line numbers, so nothing is lost silently.
 
@@ -97,11 +98,19 @@ def _lines(path):
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # no BOM
             except UnicodeDecodeError as e:
                 message = f"not valid UTF-8 ({e.reason} at byte {e.start})"
                 raise DataError(path, number, message) from None
             yield number, line.rstrip("\r\n")
+
+
+def _some(path, items, what):
+    """`items`, or a DataError: a file that holds none of what it should is not a data set
+    (a later "unknown tag" or "nothing to batch" would not say why)."""
+    if not items:
+        raise DataError(path, None, f"no {what} in the file")
+    return items
 
 
 class _Skipper:
@@ -171,7 +180,7 @@ def read_conllu(path, skip_malformed=False):
         current["xpos"].append(cols[4])
     close()
     skipper.report()
-    return sentences
+    return _some(path, sentences, "sentences (word lines between blank lines)")
 
 
 def read_conll(path, tag_column=-1, skip_malformed=False):
@@ -199,7 +208,7 @@ def read_conll(path, tag_column=-1, skip_malformed=False):
     if words:
         sentences.append({"words": words, "tags": tags})
     skipper.report()
-    return sentences
+    return _some(path, sentences, "sentences (token lines between blank lines)")
 
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -218,7 +227,7 @@ def read_labelled(path, text_column="text", label_column="label", delimiter=None
     by_name = isinstance(text_column, str) or isinstance(label_column, str)
     texts, out_labels, skipper = [], [], _Skipper(path, skip_malformed)
     allowed = None if labels is None else set(map(str, labels))
-    with open(path, newline="", encoding="utf-8", errors="strict") as f:
+    with open(path, newline="", encoding="utf-8-sig", errors="strict") as f:  # no BOM
         reader = csv.reader(f, delimiter=delimiter)
         try:
             rows = list(reader)
@@ -251,6 +260,7 @@ def read_labelled(path, text_column="text", label_column="label", delimiter=None
         texts.append(" ".join(html.unescape(_BR.sub(" ", row[text_column])).split()))
         out_labels.append(label)
     skipper.report()
+    _some(path, texts, "labelled rows")
     return texts, out_labels
 
 

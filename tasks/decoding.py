@@ -68,6 +68,34 @@ def sample(step, prompt, lengths, state, sampler="greedy", seed=0, temperature=1
     return tokens
 
 
+def check_sampling(sampler, vocabulary_size, temperature=1.0, top_k=10, top_p=0.9,
+                   num_beams=5, max_length=30):
+    """Raises a ValueError naming the argument when a generation setting cannot work."""
+    samplers = (*SAMPLERS, "beam")
+    if sampler not in samplers:
+        raise ValueError(f"`sampler` must be one of {samplers}. Received: sampler={sampler!r}")
+
+    def positive_int(name, value, most=None):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1 or (
+                most is not None and value > most):
+            bound = f" and at most {most} (the vocabulary)" if most else ""
+            raise ValueError(f"`{name}` must be a positive integer{bound}. "
+                             f"Received: {name}={value!r}")
+
+    positive_int("max_length", max_length)
+    if sampler in ("random", "top_k", "top_p") and not (
+            isinstance(temperature, (int, float)) and np.isfinite(temperature)
+            and temperature > 0):
+        raise ValueError(f"`temperature` must be a finite number above 0 (it divides the "
+                         f"logits). Received: temperature={temperature!r}")
+    if sampler == "top_k":
+        positive_int("top_k", top_k, vocabulary_size)
+    if sampler == "top_p" and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise ValueError(f"`top_p` must be in (0, 1]. Received: top_p={top_p!r}")
+    if sampler == "beam":
+        positive_int("num_beams", num_beams, vocabulary_size)
+
+
 def _choose(logits, sampler, seed, t, temperature, top_k, top_p):
     if sampler == "greedy":
         return ops.argmax(logits, axis=-1)

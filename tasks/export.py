@@ -147,6 +147,8 @@ def _language_model(model, archive, max_length=30):
         return continuations(texts, greedy_ids)
 
     def sample(texts, seed, temperature):
+        tf.debugging.assert_greater(temperature, 0.0, message="sample: `temperature` must be a "
+                                    "finite number above 0 (it divides the logits)")
         return continuations(texts, lambda t, n: sample_ids(t, n, seed, temperature))
 
     string_endpoint(archive, "score", score, [STRINGS])

@@ -100,9 +100,9 @@ class Task(keras.Model):
         return super().evaluate(x, y, batch_size=batch_size, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
-        """On raw inputs: the task's answers (`predict_raw`). On features: the model's
-        outputs, as any Keras model."""
-        if self.is_raw(x):
+        """On raw inputs: the task's answers (`predict_raw`; an empty list has empty
+        answers). On features: the model's outputs, as any Keras model."""
+        if self.is_raw(x) or (isinstance(x, (list, tuple)) and len(x) == 0):
             return self.predict_raw(x, batch_size, **kwargs)
         return super().predict(x, batch_size=batch_size, **kwargs)
 
@@ -151,6 +151,20 @@ def as_list(values):
     if isinstance(values, (tf.Tensor, np.ndarray)):
         values = np.asarray(values).tolist()
     return list(values)
+
+
+def text_list(name, values):
+    """`values` as a list of Python strings; one string (not a list) or a non-string item is an
+    error that names the argument: `score("the company")` must not score each character."""
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"`{name}` must be a list of strings, not one string. "
+                         f"Received: {name}={values[:40]!r}")
+    values = as_list(values)
+    for i, value in enumerate(values):
+        if not isinstance(value, (str, bytes)):
+            raise ValueError(f"`{name}` must be a list of strings. Received: {name}[{i}]="
+                             f"{value!r} ({type(value).__name__})")
+    return [v.decode() if isinstance(v, bytes) else v for v in values]
 
 
 def is_text(x):

@@ -258,6 +258,11 @@ def test_bad_call_inputs(rng):
         layer(x, initial_state=[np.zeros((B, H), "float32")])
     with pytest.raises(ValueError, match=r"initial_state\[1\].*shape \(batch, 4\).*\(3, 7\)"):
         layer(x, initial_state=[np.zeros((B, H), "float32"), np.zeros((B, 7), "float32")])
+    # Token ids given straight to a recurrent layer (a missing Embedding): said so, not a
+    # type error from inside the loop.
+    for ints in (kerasrnn.RNN(kerasrnn.GRUCell(H)), kerasrnn.LSTM(H, bidirectional=True)):
+        with pytest.raises(ValueError, match="Embedding.*Received: sequences.dtype=int32"):
+            ints(np.zeros((B, T, F), "int32"))
 
 
 def test_stacked_cells_with_dropout_on_the_generic_loop(rng):

@@ -64,3 +64,40 @@ def test_the_model_path_is_checked_before_training(tmp_path):
         locked.mkdir(mode=0o500)
         with pytest.raises(ValueError, match="cannot write into"):
             cli.check_model_path(str(locked / "model.keras"))
+
+
+def test_a_bad_model_path_fails_before_any_data_is_read_and_keeps_the_backup(tmp_path):
+    from tasks import char_classifier
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "checkpoint").write_text("weights of an interrupted run")
+    missing = str(tmp_path / "no_such_file.tsv")  # never read: the path check comes first
+    for bad in ("model.h5", "folder_that_is_a_file/model.keras"):
+        (tmp_path / "folder_that_is_a_file").write_text("x")
+        with pytest.raises(ValueError, match="--model"):
+            char_classifier.main(["train", "--train", missing, "--dev", missing, "--model",
+                                  str(tmp_path / bad), "--backup-dir", str(backup)])
+    assert (backup / "checkpoint").read_text() == "weights of an interrupted run"
+
+
+def test_the_backup_is_deleted_only_after_the_model_is_saved(tmp_path):
+    class Model:
+        def __init__(self, fails):
+            self.fails = fails
+
+        def save(self, path):
+            if self.fails:
+                raise OSError("disk full")
+            open(path, "w").close()
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    args = parse("train", "--model", str(tmp_path / "m.keras"), "--backup-dir", str(backup))
+    with pytest.raises(OSError):
+        cli.save(Model(fails=True), args)
+    assert backup.exists()
+    cli.save(Model(fails=False), args)
+    assert not backup.exists() and (tmp_path / "m.keras").exists()
+    [callback] = cli.train_callbacks(args)
+    assert callback.delete_checkpoint is False  # training's end leaves it to `save`

@@ -52,6 +52,30 @@ CONLLU = """# sent_id = 1
 """
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_token_or_header(tmp_path):
+    bom = "\ufeff"
+    text = tmp_path / "bom.txt"
+    text.write_text(bom + "the cat\n", encoding="utf-8")
+    assert data.read_text(str(text)) == [["the", "cat", "<eos>"]]
+    assert data.read_raw(str(text)) == "the cat\n"
+    table = tmp_path / "bom.csv"
+    table.write_text(bom + "text,label\ngood film,pos\n", encoding="utf-8")
+    assert data.read_labelled(str(table)) == (["good film"], ["pos"])
+    conll = tmp_path / "bom.conll"
+    conll.write_text(bom + "John B-PER\n", encoding="utf-8")
+    assert data.read_conll(str(conll))[0]["words"] == ["John"]
+
+
+def test_files_without_any_example_say_so(tmp_path):
+    cases = {"docstart.conll": ("-DOCSTART- -X- -X- O\n\n", data.read_conll, "no sentences"),
+             "comments.conllu": ("# sent_id = 1\n\n", data.read_conllu, "no sentences"),
+             "header.csv": ("text,label\n", data.read_labelled, "no labelled rows")}
+    for name, (content, reader, message) in cases.items():
+        (tmp_path / name).write_text(content)
+        with pytest.raises(data.DataError, match=f"{name}: {message}"):
+            reader(str(tmp_path / name))
+
+
 def test_read_conllu_skips_comments_multiword_and_empty_nodes(tmp_path):
     sentences = data.read_conllu(write(tmp_path, "a.conllu", CONLLU))
     assert sentences[0]["words"] == ["I", "do", "n't", "know", "."]

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 
 import keras
 import keras_hub
@@ -132,6 +133,31 @@ def test_seeded_sampling_is_reproducible(trained):
     assert len(outputs) > 1, "at temperature 3 different seeds must give different samples"
 
 
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(sampler="random", temperature=0), "temperature=0"),
+    (dict(sampler="random", temperature=-1.0), "temperature=-1.0"),
+    (dict(sampler="top_p", temperature=float("nan")), "temperature=nan"),
+    (dict(sampler="top_k", top_k=0), "top_k=0"),
+    (dict(sampler="top_k", top_k=10**6), "top_k=1000000"),
+    (dict(sampler="top_p", top_p=1.5), "top_p=1.5"),
+    (dict(sampler="beam", num_beams=0), "num_beams=0"),
+    (dict(max_length=0), "max_length=0"),
+    (dict(sampler="nucleus"), "sampler='nucleus'"),
+])
+def test_generation_arguments_are_checked(trained, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(f"Received: {message}")):
+        trained[0].generate(["the"], **kwargs)
+
+
+def test_texts_must_be_a_list_of_strings(trained):
+    model = trained[0]
+    with pytest.raises(ValueError, match="not one string. Received: texts='the company'"):
+        model.score("the company")  # not each character as a text
+    with pytest.raises(ValueError, match=r"Received: prompts\[1\]=3 \(int\)"):
+        model.generate(["a", 3])
+    assert model.generate([]) == [] and model.score([])[0].shape == (0,)
+
+
 def test_score_is_independent_of_the_batch(trained):
     model = trained[0]
     texts = ["the cat sat on the mat", "park", "a dog ran to the park now"]
@@ -163,12 +189,18 @@ import json, tensorflow as tf, tensorflow_text
 m = tf.saved_model.load({path!r})
 t = tf.constant({texts!r})
 s = m.score(t)
+try:
+    m.sample(t, 5, 0.0)
+    zero = "no error"
+except tf.errors.InvalidArgumentError as error:
+    zero = error.message
 print(json.dumps({{
     "perplexity": s["perplexity"].numpy().tolist(),
     "num_tokens": s["num_tokens"].numpy().tolist(),
     "generate": [x.decode() for x in m.generate(t).numpy()],
     "default": [x.decode() for x in m.signatures["serving_default"](t)["output_0"].numpy()],
     "sample": [[x.decode() for x in m.sample(t, seed, 2.0).numpy()] for seed in (5, 5, 6)],
+    "zero": zero,
 }}))
 """
     served = serve_in_fresh_process(code)
@@ -177,6 +209,7 @@ print(json.dumps({{
     assert served["num_tokens"] == [len(lp) for lp in logps]
     assert served["generate"] == model.generate(texts, max_length=6)
     assert served["default"] == served["generate"]
+    assert "`temperature` must be a finite number above 0" in served["zero"]
     first, again, other = served["sample"]
     assert first == again
     assert all(s.startswith(t) for s, t in zip(first[:3], texts))  # the 4th has [UNK]s
@@ -223,6 +256,13 @@ def test_window_lm_and_compare_table():
     assert max(r["perplexity"] for r in rows) < 5.0, lm_baselines.table(rows)
     x, y = lm_baselines.windows([7, 8, 9], 3)
     assert x.tolist() == [[EOS_ID, EOS_ID], [EOS_ID, 7], [7, 8]] and y.tolist() == [7, 8, 9]
+
+
+def test_a_one_line_corpus_gets_a_true_message(tmp_path):
+    one = tmp_path / "one.txt"
+    one.write_text("the cat sat\n\n")
+    with pytest.raises(ValueError, match="one.txt: the last tenth .* found 1 non-empty line"):
+        lm.load_corpus(str(one))
 
 
 def test_bad_arguments_are_named():

@@ -106,3 +106,12 @@ def test_compile_defaults_come_back_from_a_keras_file(task, tmp_path):
     assert type(loaded.loss) is type(model.loss)
     for a, b in zip(loaded.trainable_weights, model.trainable_weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_empty_raw_inputs_have_empty_answers(task):
+    model = task[0]
+    out = model.predict([], verbose=0)
+    if isinstance(out, dict):
+        assert all(len(value) == 0 for value in out.values()), out
+    else:
+        assert out == []

@@ -6,7 +6,7 @@ import numpy as np
 from keras import ops
 
 import kerasrnn
-from tasks.task import Task, as_list
+from tasks.task import Task, as_list, text_list
 from tasks.tokenizers import UNK_ID
 
 POOLINGS = ("last", "max", "mean", "attention")
@@ -144,7 +144,10 @@ class TextClassifier(Task):
     def predict_raw(self, x, batch_size=None, **kwargs):
         """`{"label": names, "probabilities": (n, classes)}` in input order (as the
         SavedModel's `serve`)."""
-        texts = as_list(x)
+        texts = text_list("x", x)
+        if not texts:
+            return {"label": np.asarray([], str), "probabilities":
+                    np.zeros((0, len(self.labels)), "float32")}
         # Sorted by length, so that a batch holds texts of similar lengths; unsorted after.
         order = np.argsort([len(t) for t in texts], kind="stable")
         batches = self.preprocessor.dataset([texts[i] for i in order], bucket=False,

@@ -11,7 +11,7 @@ from keras import ops
 import kerasrnn
 from tasks import decoding
 from tasks.language_model.preprocessor import LanguageModelPreprocessor, pad
-from tasks.task import Task, as_list
+from tasks.task import Task, as_list, text_list
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID, TextTokenizer
 
 CELLS = {"lstm": kerasrnn.LSTMCell, "gru": kerasrnn.GRUCell, "simple_rnn": kerasrnn.SimpleRNNCell}
@@ -271,6 +271,7 @@ class RNNLanguageModel(Task):
     def score(self, texts, batch_size=64):
         """Per-text perplexity (each text scored with its end token, from a fresh state) and
         per-token log-probabilities (a list of arrays)."""
+        texts = text_list("texts", texts)
         perplexities, token_log_probs = [], []
         for start in range(0, len(texts), batch_size):
             ids = self.preprocessor.encode(texts[start : start + batch_size])
@@ -291,9 +292,9 @@ class RNNLanguageModel(Task):
         same text here and in the SavedModel's `sample`; see `tasks.decoding.sample`) or
         "beam" (`num_beams` beams ranked by summed log-probability). Returns the prompts with
         their continuations, detokenized."""
-        if sampler not in (*decoding.SAMPLERS, "beam"):
-            raise ValueError(f"`sampler` must be one of {(*decoding.SAMPLERS, 'beam')}. "
-                             f"Received: sampler={sampler!r}")
+        prompts = text_list("prompts", prompts)
+        decoding.check_sampling(sampler, self.preprocessor.vocabulary_size, temperature, top_k,
+                                top_p, num_beams, max_length)
         options = dict(seed=seed, temperature=temperature, top_k=top_k, top_p=top_p)
         results = []
         for start in range(0, len(prompts), batch_size):

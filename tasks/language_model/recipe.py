@@ -77,6 +77,12 @@ def load_corpus(data=None, data_dir=None):
     if os.path.isfile(path):
         lines = data_lib.read_raw(path).splitlines()
         cut = len(lines) - max(1, len(lines) // 10)
+        if not (any(x.strip() for x in lines[:cut]) and any(x.strip() for x in lines[cut:])):
+            found = sum(1 for x in lines if x.strip())
+            raise data_lib.DataError(path, None, f"the last tenth of a text file's lines becomes "
+                                     f"the dev split, and both parts need text; found {found} "
+                                     f"non-empty line(s). Give a folder with train and dev "
+                                     f"files for less text")
         return lines[:cut], lines[cut:]
     names = sorted(os.listdir(path))
     found = {}

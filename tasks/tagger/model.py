@@ -143,6 +143,9 @@ class Tagger(Task):
     # -- strings in, strings out -------------------------------------------------------------
     def predict_tags(self, sentences, batch_size=64):
         """Token lists (or whitespace-tokenized strings) -> one tag list per sentence."""
+        if isinstance(sentences, str):
+            raise ValueError(f"`sentences` must be a list of sentences, not one string. "
+                             f"Received: sentences={sentences[:40]!r}")
         sentences = [s.split() if isinstance(s, str) else list(s) for s in sentences]
         # Sentences of like length batch together and widths round up to a multiple of 8,
         # so that only a few shapes are ever compiled.

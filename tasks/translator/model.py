@@ -6,7 +6,7 @@ from keras import ops
 
 import kerasrnn
 from tasks import decoding
-from tasks.task import Task, masked_cross_entropy, with_layer_losses
+from tasks.task import Task, masked_cross_entropy, text_list, with_layer_losses
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 ATTENTIONS = ("bahdanau", "dot", "general", "none")
@@ -243,7 +243,11 @@ class Translator(Task):
 
     def translate(self, texts, beam_size=1, batch_size=64):
         """Raw source strings -> translations by beam search (greedy with `beam_size` 1)."""
-        texts = list(texts)
+        texts = text_list("texts", texts)
+        if isinstance(beam_size, bool) or not isinstance(beam_size, (int, np.integer)) or not (
+                1 <= beam_size <= self.target_tokenizer.vocabulary_size):
+            raise ValueError(f"`beam_size` must be a positive integer at most the target "
+                             f"vocabulary's size. Received: beam_size={beam_size!r}")
         order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths together
         out = [None] * len(texts)
         for start in range(0, len(texts), batch_size):
