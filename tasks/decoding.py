@@ -61,9 +61,9 @@ def sample(step, prompt, lengths, state, sampler="greedy", seed=0, temperature=1
                                                     ops.equal(token, end_id)))
         return t + 1, tokens, state, done
 
-    batch = ops.shape(prompt)[0]
-    loop_vars = (ops.convert_to_tensor(start, "int32"), ops.cast(prompt, "int32"), state,
-                 ops.zeros((batch,), "bool"))
+    # A row whose prompt fills `total` has nothing to generate: done from the start.
+    done = ops.greater_equal(ops.cast(lengths, "int32"), total)
+    loop_vars = (ops.convert_to_tensor(start, "int32"), ops.cast(prompt, "int32"), state, done)
     _, tokens, _, _ = ops.while_loop(cond, body, loop_vars)
     return tokens
 

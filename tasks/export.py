@@ -20,6 +20,11 @@ What each task model serves is named by its `serving` attribute:
     "classifier"      serve(texts) -> {"label": string[batch], "probabilities"} (default)
     "translator"      translate(texts) greedy (default); translate_beam(texts) beam search
 
+Every string endpoint pads its batch to a power of two (at least 1) and its length to a power
+of two (at least 8) before the numeric endpoints run, and slices the answers back: a served
+model compiles one program per (batch bucket, length bucket) it meets, not one per request
+shape, and an empty batch gets empty answers on both backends.
+
 A serving process needs only `tensorflow` and `tensorflow_text`: `load(path)`.
 """
 
@@ -50,6 +55,8 @@ def export(model, path, **options):
     if kind not in writers:
         raise ValueError(f"`model` must be a task model with a `serving` kind in "
                          f"{sorted(writers)}. Received: {type(model).__name__}")
+    if not model.built:  # an untrained model (task models build without input shapes)
+        model.build()
     archive = keras.export.ExportArchive()
     archive.track(model)  # all the weights, once
     for resource in model.preprocessor.resources:
@@ -59,6 +66,24 @@ def export(model, path, **options):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     archive.write_out(path, verbose=False)
     return path
+
+
+def bucket(n, smallest=1):
+    """The smallest power of two that is at least `n` and `smallest` (int32 tensors)."""
+    n = tf.maximum(tf.cast(n, tf.int32), smallest) - 1
+    for shift in (1, 2, 4, 8, 16):
+        n = tf.bitwise.bitwise_or(n, tf.bitwise.right_shift(n, shift))
+    return n + 1
+
+
+def pad_to_buckets(x, value=0, rows=None, width=None):
+    """(batch, T, ...) padded with `value` to (`rows`, `width`, ...), by default the buckets of
+    batch and T (at least 8 steps)."""
+    shape = tf.shape(x)
+    rows = bucket(shape[0]) if rows is None else rows
+    width = bucket(shape[1], 8) if width is None else width
+    paddings = [[0, rows - shape[0]], [0, width - shape[1]]] + [[0, 0]] * (len(x.shape) - 2)
+    return tf.pad(x, paddings, constant_values=value)
 
 
 def load(path):
@@ -125,7 +150,9 @@ def _language_model(model, archive, max_length=30):
         ragged = encode(texts)
         ragged = tf.concat([ragged, tf.fill([ragged.nrows(), 1], EOS_ID)], axis=1)
         ids = ragged.to_tensor(PAD_ID)
-        logp = numeric_scores(ids[:, :-1], ids[:, 1:])
+        batch, width = tf.shape(ids)[0], tf.shape(ids)[1] - 1
+        padded = pad_to_buckets(ids, PAD_ID, width=bucket(width, 8) + 1)
+        logp = numeric_scores(padded[:, :-1], padded[:, 1:])[:batch, :width]
         n = tf.cast(ragged.row_lengths() - 1, tf.int32)
         perplexity = tf.exp(-tf.reduce_sum(logp, 1) / tf.cast(n, tf.float32))
         return {"perplexity": perplexity, "token_log_probs": logp, "num_tokens": n}
@@ -134,13 +161,19 @@ def _language_model(model, archive, max_length=30):
         """Prompts padded to their longest + `max_length`, continued by `run`, detokenized up
         to (not including) each row's first new [EOS]."""
         ragged = encode(texts)
+        batch = tf.shape(texts)[0]
         lengths = tf.cast(ragged.row_lengths(), tf.int32)
         tokens = ragged.to_tensor(PAD_ID, shape=[None, None])
-        tokens = tf.pad(tokens, [[0, 0], [0, max_length]])
-        tokens = run(tokens, lengths)
+        total = bucket(tf.shape(tokens)[1], 8) + max_length
+        tokens = pad_to_buckets(tokens, PAD_ID, width=total)
+        # Rows added to fill the batch bucket are all prompt: they generate nothing.
+        lengths = tf.pad(lengths, [[0, tf.shape(tokens)[0] - batch]], constant_values=total)
+        tokens = run(tokens, lengths)[:batch]
+        lengths = lengths[:batch]
         generated = tf.range(tf.shape(tokens)[1])[None, :] >= lengths[:, None]
         ended = tf.cumsum(tf.cast(generated & tf.equal(tokens, EOS_ID), tf.int32), axis=1) > 0
-        keep = ~ended & tf.not_equal(tokens, PAD_ID)
+        within = tf.range(tf.shape(tokens)[1])[None, :] < lengths[:, None] + max_length
+        keep = ~ended & within & tf.not_equal(tokens, PAD_ID)
         return tokenizer.detokenize(tf.ragged.boolean_mask(tokens, keep))
 
     def generate(texts):
@@ -175,11 +208,10 @@ def _tagger(model, archive):
     names = tf.constant(model.tags)
 
     def tag_tokens(tokens):
-        # At least one column: an all-empty batch still has a (padding) step to run.
-        tokens = tf.pad(tokens, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(tokens)[1])]])
-        features = pre(tokens)
+        batch, width = tf.shape(tokens)[0], tf.shape(tokens)[1]
+        features = pre(pad_to_buckets(tokens, ""))
         ids = numeric(features["token_ids"], features["char_ids"], features["case_ids"])
-        mask = features["padding_mask"]
+        ids, mask = ids[:batch, :width], features["padding_mask"][:batch, :width]
         return {"tags": tf.where(mask, tf.gather(names, ids), ""),
                 "lengths": tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)}
 
@@ -203,7 +235,7 @@ def _classifier(model, archive):
     names = tf.constant(model.labels)
 
     def serve(texts):
-        p = numeric(pre(texts)["token_ids"])
+        p = numeric(pad_to_buckets(pre(texts)["token_ids"], PAD_ID))[: tf.size(texts)]
         return {"label": tf.gather(names, tf.argmax(p, axis=-1, output_type=tf.int32)),
                 "probabilities": p}
 
@@ -220,17 +252,14 @@ def _translator(model, archive):
     beam = numeric_endpoint(archive, "beam_ids", lambda ids: model.beam_search(ids),
                             ids_spec, polymorphic_shapes=["(batch, s)"])
 
-    def source_ids(texts):
-        ids = model.preprocessor.source_ids(texts).to_tensor(PAD_ID)
-        # At least one column: an empty text still has a (padding) step to encode.
-        return tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
+    def translate_with(search):
+        def translate(texts):
+            ids = pad_to_buckets(model.preprocessor.source_ids(texts).to_tensor(PAD_ID), PAD_ID)
+            ids = search(ids)[: tf.size(texts)]
+            return tgt.detokenize(tf.RaggedTensor.from_tensor(ids, padding=PAD_ID))
 
-    def detokenize(ids):
-        return tgt.detokenize(tf.RaggedTensor.from_tensor(ids, padding=PAD_ID))
+        return translate
 
-    strings = [STRINGS]
-    string_endpoint(archive, "translate_beam",
-                    lambda texts: detokenize(beam(source_ids(texts))), strings)
-    default = string_endpoint(archive, "translate",
-                              lambda texts: detokenize(greedy(source_ids(texts))), strings)
+    string_endpoint(archive, "translate_beam", translate_with(beam), [STRINGS])
+    default = string_endpoint(archive, "translate", translate_with(greedy), [STRINGS])
     return default

@@ -328,7 +328,7 @@ class RNNLanguageModel(Task):
         out = np.asarray(decoding.sample(
             self.step, prompt, np.asarray(lengths, "int32"), self._prefix_state(prompt, index),
             sampler, end_id=EOS_ID, start=index, **options))
-        return [_until_end(row, length) for row, length in zip(out, lengths)]
+        return [_until_end(row, n, max_length) for row, n in zip(out, lengths)]
 
     def _beam_ids(self, ids, max_length, num_beams):
         prompt = np.asarray(ids, "int32")  # rows of one length
@@ -343,7 +343,7 @@ class RNNLanguageModel(Task):
             step, (state,), (), prompt[:, -1], EOS_ID, max_length, limits,
             self.preprocessor.vocabulary_size, num_beams, length_penalty=0.0))
         rows = np.concatenate([prompt, out], axis=1)
-        return [_until_end(row, length) for row in rows]
+        return [_until_end(row, length, max_length) for row in rows]
 
     def _detokenize(self, ids):
         return self.tokenizer.detokenize(tf.constant([ids], tf.int32))[0].numpy().decode()
@@ -359,10 +359,10 @@ class _ResetCarry(keras.callbacks.Callback):
         self.model.reset_state()
 
 
-def _until_end(row, length):
-    """A prompt of `length` ids and its continuation up to (not including) the first new
-    [EOS]."""
-    new = list(row[length:])
+def _until_end(row, length, max_length):
+    """A prompt of `length` ids and its continuation of at most `max_length` ids, up to (not
+    including) the first new [EOS]."""
+    new = list(row[length : length + max_length])
     return list(row[:length]) + (new[: new.index(EOS_ID)] if EOS_ID in new else new)
 
 
