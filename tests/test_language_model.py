@@ -111,6 +111,16 @@ def test_batched_prompts_of_different_lengths_equal_each_alone(trained):
         assert batched == alone, sampler  # seeded draws do not depend on the batch either
 
 
+def test_each_prompt_gets_at_most_max_length_new_tokens(trained):
+    model = trained[0]
+    prompts = ["the", "the cat sat on the mat the cat sat on the mat the cat"]  # 1 and 13 words
+    for sampler in ("random", "beam"):  # hot sampling rarely ends a sentence early
+        out = model.generate(prompts, max_length=3, sampler=sampler, temperature=20.0, seed=0)
+        new = [len(o.split()) - len(p.split()) for o, p in zip(out, prompts)]
+        assert max(new) <= 3, (sampler, out)
+        assert sampler == "beam" or new[0] == 3, out  # the short prompt reached the limit
+
+
 def test_greedy_equals_beam_search_of_width_one(trained):
     model = trained[0]
     prompts = ["the", "a dog ran", "my bird"]
