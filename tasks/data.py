@@ -215,11 +215,15 @@ _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 def read_labelled(path, text_column="text", label_column="label", delimiter=None,
-                  labels=None, skip_malformed=False):
+                  labels=None, skip_malformed=False, max_record_lines=20):
     """Labelled text from CSV or TSV (delimiter from the extension unless given; quoted fields
-    and embedded newlines as the csv module reads them). Columns are chosen by header name or
-    by 0-based index (then the file has no header). HTML line breaks (`<br />`) become spaces
-    and HTML entities are unescaped. `labels`: the allowed label names (others are an error).
+    may hold delimiters, doubled quotes and newlines). Columns are chosen by header name or by
+    0-based index (then the file has no header). HTML line breaks (`<br />`) become spaces and
+    HTML entities are unescaped. `labels`: the allowed label names (others are an error).
+    Errors name the physical line where the record starts. A quoted field that is never
+    closed, or that runs over more than `max_record_lines` lines (a stray quote would silently
+    swallow the rows after it), is an error naming the line where it opened; with
+    `skip_malformed` only that line is skipped and the rows after it are read again.
     Returns (texts, labels)."""
     if delimiter is None:
         delimiter = "\t" if path.endswith((".tsv", ".tab")) else ","
@@ -227,28 +231,20 @@ def read_labelled(path, text_column="text", label_column="label", delimiter=None
     by_name = isinstance(text_column, str) or isinstance(label_column, str)
     texts, out_labels, skipper = [], [], _Skipper(path, skip_malformed)
     allowed = None if labels is None else set(map(str, labels))
-    with open(path, newline="", encoding="utf-8-sig", errors="strict") as f:  # no BOM
-        reader = csv.reader(f, delimiter=delimiter)
-        try:
-            rows = list(reader)
-        except UnicodeDecodeError as e:
-            raise DataError(path, None, f"not valid UTF-8 ({e.reason})") from None
-        except csv.Error as e:
-            message = f"malformed {delimiter!r}-separated line: {e}"
-            raise DataError(path, reader.line_num, message) from None
-    start = 0
-    if by_name:
-        header = rows[0]
-        missing = [c for c in (text_column, label_column) if isinstance(c, str) and c not in header]
-        if missing:
-            raise DataError(path, 1, f"header has no column {missing[0]!r}; found {header}")
-        text_column = header.index(text_column) if isinstance(text_column, str) else text_column
-        label_column = header.index(label_column) if isinstance(label_column, str) \
-            else label_column
-        start = 1
-    width = max(text_column, label_column) + 1
-    for number, row in enumerate(rows[start:], start=start + 1):
+    header, width = None, None if by_name else max(text_column, label_column) + 1
+    for number, row in _records(path, delimiter, max_record_lines, skipper):
         if not row:
+            continue
+        if by_name and header is None:
+            header = row
+            missing = [c for c in (text_column, label_column)
+                       if isinstance(c, str) and c not in header]
+            if missing:
+                raise DataError(path, number, f"header has no column {missing[0]!r}; "
+                                f"found {header}")
+            text_column, label_column = (header.index(c) if isinstance(c, str) else c
+                                         for c in (text_column, label_column))
+            width = max(text_column, label_column) + 1
             continue
         if len(row) < width:
             skipper.bad(number, f"expected at least {width} columns, found {len(row)}")
@@ -262,6 +258,53 @@ def read_labelled(path, text_column="text", label_column="label", delimiter=None
     skipper.report()
     _some(path, texts, "labelled rows")
     return texts, out_labels
+
+
+class _LineFeed:
+    """The file's lines for `csv.reader`, from a position that can be set back."""
+
+    def __init__(self, lines):
+        self.lines, self.position = lines, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.position >= len(self.lines):
+            raise StopIteration
+        self.position += 1
+        return self.lines[self.position - 1]
+
+
+def _records(path, delimiter, max_record_lines, skipper):
+    """(physical line number where the record starts, fields) for every record."""
+    with open(path, newline="", encoding="utf-8-sig", errors="strict") as f:  # no BOM
+        try:
+            lines = f.read().splitlines(keepends=True)
+        except UnicodeDecodeError as e:
+            raise DataError(path, None, f"not valid UTF-8 ({e.reason})") from None
+    feed = _LineFeed(lines)
+    while feed.position < len(lines):
+        start = feed.position
+        reader = csv.reader(feed, delimiter=delimiter, strict=True)
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            message = str(e)
+            if "unexpected end of data" in message:
+                message = "a quoted field opened on this line is never closed"
+            skipper.bad(start + 1, f"malformed {delimiter!r}-separated record: {message}")
+            feed.position = start + 1  # skip this line, read the next one afresh
+            continue
+        if feed.position - start > max_record_lines:
+            skipper.bad(start + 1, f"a quoted field opened on this line runs over "
+                        f"{feed.position - start} lines (to line {feed.position}): a stray "
+                        f"quote? (`max_record_lines` is {max_record_lines})")
+            feed.position = start + 1
+            continue
+        yield start + 1, row
 
 
 _PTB_ESCAPES = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{",
