@@ -23,6 +23,25 @@ import sys
 from tasks import data as data_lib
 
 
+def quiet_tensorflow():
+    """Imports TensorFlow and Keras with stderr pointed at /dev/null, then restores it:
+    TensorFlow's C++ start-up lines (absl, oneDNN, CUDA probes) print before any setting can
+    stop them. The task scripts do this first unless `--verbose` is given."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the device probes print here
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def parser(task, doc, commands, presets, default_preset):
     """An argparse parser with the shared flags for `python -m tasks.<task>`. `commands`: the
     subcommand names (the first positional argument). The model goes to
@@ -48,7 +67,8 @@ def parser(task, doc, commands, presets, default_preset):
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
     p.add_argument("--seed", type=int, help="override the preset's seed")
     p.add_argument("--verbose", action="store_true",
-                   help="a progress bar even when the output is not a terminal")
+                   help="TensorFlow's start-up log lines, and a progress bar even when the "
+                   "output is not a terminal")
     return p
 
 

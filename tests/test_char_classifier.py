@@ -87,3 +87,28 @@ def test_script(tmp_path, capsys):
     assert len(out["label"]) == 2
     with pytest.raises(ValueError, match="epoch"):
         cc.main(["train", "--set", "epoch=3", "--train", "x", "--dev", "y", *common])
+
+
+def test_the_script_is_quiet_unless_verbose(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    for name, (texts, labels) in (("train", corpus(60, 0)), ("dev", corpus(20, 1))):
+        rows = ["text\tlabel"] + [f"{t}\t{y}" for t, y in zip(texts, labels)]
+        (tmp_path / f"{name}.tsv").write_text("\n".join(rows) + "\n")
+    noise = ("I0000", "W0000", "E0000", "WARNING: All log messages before absl")
+    command = [sys.executable, "-m", "tasks.char_classifier", "train", "--preset", "tiny",
+               "--set", "epochs=1", "--train", str(tmp_path / "train.tsv"),
+               "--dev", str(tmp_path / "dev.tsv"), "--model", str(tmp_path / "cc.keras")]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "| vowelish |" in quiet.stdout
+    assert not [line for line in quiet.stderr.splitlines() if line.startswith(noise)], \
+        quiet.stderr[-2000:]
+    verbose = subprocess.run(command + ["--verbose"], capture_output=True, text=True, env=env,
+                             cwd=root)
+    assert verbose.returncode == 0 and any(
+        line.startswith(noise) for line in verbose.stderr.splitlines()), verbose.stderr[-500:]
