@@ -314,7 +314,7 @@ def test_script_trains_evaluates_generates_and_exports(tmp_path, capsys):
                        "--backup-dir", str(tmp_path / "backup"), *common])
     assert os.path.exists(model_path) and results["perplexity"] < 20
     out = capsys.readouterr().out
-    assert "dev perplexity" in out and "sample: the " in out
+    assert "dev perplexity" in out and "greedy: the " in out and "top-p 0.9 (seed 0): the " in out
     # evaluate reads the batching it needs from the model (no --preset to repeat)
     evaluated = lm.main(["evaluate", *common])
     assert np.isclose(evaluated["perplexity"], results["perplexity"], rtol=1e-4)

@@ -56,7 +56,10 @@ def main(argv=None):
               f"{results['vocabulary_size']:,}, {results['parameters']:,} parameters) in "
               f"{results['train_seconds']:.0f} s\ndev {unit}: {shown:.3f}")
         prompt = "the company said" if config.level == "word" else "the "
-        print(f"sample: {model.generate([prompt], max_length=args.max_length)[0]}")
+        print(f"greedy: {model.generate([prompt], max_length=args.max_length)[0]}")
+        top_p = model.generate([prompt], max_length=args.max_length, sampler="top_p",
+                               top_p=args.top_p, seed=config.seed)[0]
+        print(f"top-p {args.top_p} (seed {config.seed}): {top_p}")
         return results
 
     model = cli.load(args)
