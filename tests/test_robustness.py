@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from test_data import write
 
 from tasks import data
 
@@ -38,15 +39,6 @@ MALFORMED = [  # reader, file name, content, the error's start
     ("read_sst", "label.txt", "(9 (2 The) (4 great))\n", "label.txt:1: "),
     ("read_pairs", "pairs.tsv", "ein Hund\ta dog\nno tab here\n", "pairs.tsv:2: "),
 ]
-
-
-def write(tmp_path, name, content, mode="w"):
-    path = tmp_path / name
-    if mode == "wb":
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return str(path)
 
 
 @pytest.mark.parametrize("reader,name,content,message", MALFORMED,
