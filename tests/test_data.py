@@ -3,7 +3,7 @@ error names the file and the line)."""
 
 import pytest
 
-from tasks import data, tag_schemes
+from tasks import data, datasets, tag_schemes
 
 
 def write(tmp_path, name, text, mode="w"):
@@ -235,10 +235,10 @@ def test_resolve_path_or_name_in_data_dir(tmp_path, monkeypatch):
 def test_fetch_puts_files_in_the_data_dir_layout(tmp_path, monkeypatch):
     """The download mechanism, offline: a file:// origin stands in for the canonical URL."""
     source = write(tmp_path, "origin.txt", "a b\n")
-    monkeypatch.setitem(data.PUBLIC, "toy", {"toy/toy.train.txt": "file://" + source})
+    monkeypatch.setitem(datasets.PUBLIC, "toy", {"toy/toy.train.txt": "file://" + source})
     store = tmp_path / "store"
-    paths = data.fetch("toy", str(store))
+    paths = datasets.fetch("toy", str(store))
     assert paths == [str(store / "toy" / "toy.train.txt")]
     assert data.read_text(data.resolve("toy/toy.train.txt", str(store))) == [["a", "b", "<eos>"]]
     with pytest.raises(ValueError, match="Received: name='imdb'"):
-        data.fetch("imdb", str(store))
+        datasets.fetch("imdb", str(store))
