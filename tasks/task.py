@@ -33,7 +33,6 @@ class Task(keras.Model):
     learning_rate = 1e-3  # the default optimizer's
     clipnorm = 5.0
     jit_compile_default = True  # XLA on every backend (Keras' "auto" leaves TF on CPU eager)
-    config_exclude = ()  # constructor arguments that get_config leaves out
 
     def __init__(self, preprocessor, **kwargs):
         super().__init__(**kwargs)
@@ -110,8 +109,7 @@ class Task(keras.Model):
     def get_config(self):
         """Every constructor argument, read from the attribute of the same name."""
         names = [name for name, p in inspect.signature(type(self).__init__).parameters.items()
-                 if name not in ("self", "preprocessor", *self.config_exclude)
-                 and p.kind == p.POSITIONAL_OR_KEYWORD]
+                 if name not in ("self", "preprocessor") and p.kind == p.POSITIONAL_OR_KEYWORD]
         config = {**super().get_config(),
                   "preprocessor": keras.saving.serialize_keras_object(self.preprocessor)}
         for name in names:
