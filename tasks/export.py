@@ -225,6 +225,7 @@ def _tagger(model, archive):
 
 def _classifier(model, archive):
     pre = model.preprocessor
+
     def probabilities(token_ids):
         features = {"token_ids": token_ids, "padding_mask": ops.not_equal(token_ids, PAD_ID)}
         return ops.softmax(model(features), axis=-1)

