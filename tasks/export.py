@@ -23,7 +23,11 @@ What each task model serves is named by its `serving` attribute:
 Every string endpoint pads its batch to a power of two (at least 1) and its length to a power
 of two (at least 8) before the numeric endpoints run, and slices the answers back: a served
 model compiles one program per (batch bucket, length bucket) it meets, not one per request
-shape, and an empty batch gets empty answers on both backends.
+shape, and an empty batch gets empty answers on both backends. Lengths are bounded too:
+classifiers and the translator cut texts at their preprocessor's maximum, a language model's
+prompts keep their last `max_input_length` tokens, and `score`, `tag` and `tag_tokens` refuse
+a text longer than `max_input_length` tokens (an InvalidArgumentError naming the limit) rather
+than answer for part of it.
 
 A serving process needs only `tensorflow` and `tensorflow_text`: `load(path)`.
 """
@@ -48,7 +52,8 @@ ENDPOINTS = {  # what each kind serves, the default first
 
 def export(model, path, **options):
     """Writes `model`'s string-input SavedModel to `path` and returns `path`. `options`:
-    `max_length` (language models: tokens generated per prompt, default 30)."""
+    `max_length` (language models: tokens generated per prompt, default 30) and
+    `max_input_length` (language models and taggers: tokens per text, default 512)."""
     writers = {"language_model": _language_model, "tagger": _tagger,
                "classifier": _classifier, "translator": _translator}
     kind = getattr(model, "serving", None)
@@ -86,6 +91,21 @@ def pad_to_buckets(x, value=0, rows=None, width=None):
     return tf.pad(x, paddings, constant_values=value)
 
 
+def check_max_input_length(max_input_length):
+    if not isinstance(max_input_length, int) or max_input_length < 1:
+        raise ValueError(f"`max_input_length` must be a positive integer. Received: "
+                         f"max_input_length={max_input_length!r}")
+    return max_input_length
+
+
+def assert_at_most(lengths, limit, endpoint):
+    """An InvalidArgumentError at serving time when a length is above `limit`."""
+    return tf.debugging.assert_less_equal(
+        tf.reduce_max(tf.concat([tf.reshape(tf.cast(lengths, tf.int32), [-1]), [0]], 0)), limit,
+        message=f"{endpoint}: a text has more tokens than this export takes "
+                f"(max_input_length={limit}, set when exporting)")
+
+
 def load(path):
     """What a serving process does: only TensorFlow (and TF Text for its ops)."""
     import tensorflow_text  # noqa: F401  registers the ops a WordPiece model uses
@@ -116,8 +136,9 @@ def string_endpoint(archive, name, fn, input_signature):
     return traced
 
 
-def _language_model(model, archive, max_length=30):
+def _language_model(model, archive, max_length=30, max_input_length=512):
     tokenizer = model.tokenizer
+    max_input_length = check_max_input_length(max_input_length)
     ids_spec = tf.TensorSpec((None, None), tf.int32)
 
     def token_log_probs(inputs, targets):  # (batch, time) each, padded with [PAD]
@@ -141,14 +162,18 @@ def _language_model(model, archive, max_length=30):
         [ids_spec, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.int32),
          tf.TensorSpec((), tf.float32)], ["(batch, t)", "(batch,)", "()", "()"])
 
-    def encode(texts):
-        """[EOS] + tokens, ragged."""
+    def encode(texts, keep=None):
+        """[EOS] + tokens (the last `keep` of them), ragged."""
         ragged = tokenizer(texts)
+        if keep is not None:
+            ragged = ragged[:, -keep:]
         return tf.concat([tf.fill([ragged.nrows(), 1], EOS_ID), ragged], axis=1)
 
     def score(texts):
         ragged = encode(texts)
-        ragged = tf.concat([ragged, tf.fill([ragged.nrows(), 1], EOS_ID)], axis=1)
+        with tf.control_dependencies([assert_at_most(ragged.row_lengths() - 1,
+                                                     max_input_length, "score")]):
+            ragged = tf.concat([ragged, tf.fill([ragged.nrows(), 1], EOS_ID)], axis=1)
         ids = ragged.to_tensor(PAD_ID)
         batch, width = tf.shape(ids)[0], tf.shape(ids)[1] - 1
         padded = pad_to_buckets(ids, PAD_ID, width=bucket(width, 8) + 1)
@@ -160,7 +185,7 @@ def _language_model(model, archive, max_length=30):
     def continuations(texts, run):
         """Prompts padded to their longest + `max_length`, continued by `run`, detokenized up
         to (not including) each row's first new [EOS]."""
-        ragged = encode(texts)
+        ragged = encode(texts, keep=max_input_length)
         batch = tf.shape(texts)[0]
         lengths = tf.cast(ragged.row_lengths(), tf.int32)
         tokens = ragged.to_tensor(PAD_ID, shape=[None, None])
@@ -191,8 +216,9 @@ def _language_model(model, archive, max_length=30):
     return default
 
 
-def _tagger(model, archive):
+def _tagger(model, archive, max_input_length=512):
     pre = model.preprocessor
+    max_input_length = check_max_input_length(max_input_length)
 
     def tag_ids(token_ids, char_ids, case_ids):
         mask = ops.not_equal(token_ids, PAD_ID)
@@ -209,6 +235,8 @@ def _tagger(model, archive):
 
     def tag_tokens(tokens):
         batch, width = tf.shape(tokens)[0], tf.shape(tokens)[1]
+        with tf.control_dependencies([assert_at_most(width, max_input_length, "tag")]):
+            tokens = tf.identity(tokens)
         features = pre(pad_to_buckets(tokens, ""))
         ids = numeric(features["token_ids"], features["char_ids"], features["case_ids"])
         ids, mask = ids[:batch, :width], features["padding_mask"][:batch, :width]

@@ -60,3 +60,43 @@ print(json.dumps({{"empty": empty, "new_maps": maps() - before}}))
     assert sorted(served["empty"]) == sorted(endpoints)
     # A new compiled program maps 70-140 regions on this machine; reused ones map none.
     assert served["new_maps"] < 40, served
+
+
+@pytest.mark.parametrize("task", ["language_model", "tagger"])
+def test_inputs_longer_than_max_input_length(task, tmp_path):
+    """Generation keeps a prompt's last `max_input_length` tokens; scoring and tagging refuse a
+    longer text with an error naming the limit (never an answer for part of it)."""
+    model = TASKS[task]()[0]
+    path = export.export(model, str(tmp_path / task), max_input_length=8,
+                         **({"max_length": 4} if task == "language_model" else {}))
+    code = f"""
+import json, tensorflow as tf, tensorflow_text
+
+m = tf.saved_model.load({path!r})
+words = [f"w{{i}}" for i in range(12)]
+out = {{}}
+def refused(call):
+    try:
+        call()
+    except tf.errors.InvalidArgumentError as e:
+        return e.message
+if {task == "language_model"}:
+    long, cut = m.generate(tf.constant([" ".join(words), " ".join(words[-8:])]))
+    out["same_continuation"] = bool(long == cut)
+    out["accepted"] = int(m.score(tf.constant([" ".join(words[:8])]))["num_tokens"][0])
+    out["refused"] = refused(lambda: m.score(tf.constant([" ".join(words[:9]), "a"])))
+else:
+    out["accepted"] = int(m.tag(tf.constant([" ".join(words[:8])]))["lengths"][0])
+    out["refused"] = refused(lambda: m.tag(tf.constant(["a", " ".join(words[:9])])))
+    out["refused_tokens"] = refused(lambda: m.tag_tokens(tf.constant([words[:9]])))
+print(json.dumps(out))
+"""
+    served = serve_in_fresh_process(code)
+    assert served["accepted"] == (9 if task == "language_model" else 8)  # LM: 8 words + [EOS]
+    assert "max_input_length=8" in served["refused"], served
+    if task == "language_model":
+        assert served["same_continuation"]
+    else:
+        assert "max_input_length=8" in served["refused_tokens"], served
+    with pytest.raises(ValueError, match="Received: max_input_length=0"):
+        export.export(model, str(tmp_path / "bad"), max_input_length=0)
