@@ -36,7 +36,8 @@ class Config:
     epochs: int = 2
     optimizer: str = "adam"  # "adam" or "sgd"
     learning_rate: float = 3e-3
-    decay: float = 0.5  # learning rate x decay each epoch after `decay_after` epochs
+    schedule: str = "step"  # "step": see `decay`; "cosine": from learning_rate to 0 over all steps
+    decay: float = 0.5  # "step": learning rate x decay each epoch after `decay_after` epochs
     decay_after: int = 4
     clipnorm: float = 5.0  # Keras `clipnorm`: each weight's gradient clipped to this norm
     global_clipnorm: float = 0.0  # all gradients scaled together (torch's clip_grad_norm_)
@@ -140,20 +141,32 @@ def make_dataset(ids, config, shuffle=False):
                                              config.num_steps, shuffle, config.seed)
 
 
-def build_model(config, tokenizer):
+def build_model(config, tokenizer, total_steps=None):
+    """The model, compiled with `make_optimizer(config, total_steps)`."""
     carry = config.batch_size if config.batching == "bptt" else None
     model = RNNLanguageModel(tokenizer, **model_arguments(RNNLanguageModel, config,
                                                           carry_batch_size=carry))
-    model.compile(make_optimizer(config))
+    model.compile(make_optimizer(config, total_steps))
     return model
 
 
-def make_optimizer(config):
+SCHEDULES = ("step", "cosine")
+
+
+def make_optimizer(config, total_steps=None):
+    """SGD or Adam with the config's clipping; under `schedule="cosine"` the learning rate
+    follows a cosine from `learning_rate` to 0 over `total_steps` (all steps of the run)."""
     optimizers = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
     if config.optimizer not in optimizers:
         raise ValueError(f"`optimizer` must be 'sgd' or 'adam'. Received: {config.optimizer!r}")
+    if config.schedule not in SCHEDULES:
+        raise ValueError(f"`schedule` must be one of {SCHEDULES}. Received: "
+                         f"schedule={config.schedule!r}")
+    learning_rate = config.learning_rate
+    if config.schedule == "cosine" and total_steps:
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     clip = {"clipnorm": config.clipnorm or None, "global_clipnorm": config.global_clipnorm or None}
-    return optimizers[config.optimizer](config.learning_rate, **clip)
+    return optimizers[config.optimizer](learning_rate, **clip)
 
 
 def train(config, train_lines, dev_lines, callbacks=(), verbose="auto", tokenizer=None):
@@ -164,12 +177,16 @@ def train(config, train_lines, dev_lines, callbacks=(), verbose="auto", tokenize
     dev_ids = token_stream(tokenizer, dev_lines)
     train_data = make_dataset(train_ids, config, shuffle=True)
     dev_data = make_dataset(dev_ids, config)
-    model = build_model(config, tokenizer)
+    steps = int(train_data.cardinality())
+    if steps < 0:  # unknown (bucketed sentences): count the batches once
+        steps = sum(1 for _ in train_data)
+    model = build_model(config, tokenizer, steps * config.epochs)
 
     def schedule(epoch, lr):
         return config.learning_rate * config.decay ** max(0, epoch + 1 - config.decay_after)
 
-    callbacks = [keras.callbacks.LearningRateScheduler(schedule), *callbacks]
+    if config.schedule == "step":
+        callbacks = [keras.callbacks.LearningRateScheduler(schedule), *callbacks]
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=dev_data, epochs=config.epochs,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
