@@ -3,11 +3,14 @@
     python -m tasks.<task> COMMAND [inputs ...] [--preset P] [--set FIELD=VALUE ...]
                                    [--data D] [--data-dir DIR] [--train F] [--dev F]
                                    [--model M.keras] [--out DIR] [--backup-dir DIR]
-                                   [--tensorboard DIR] [--epochs N] [--seed N] [--verbose]
+                                   [--tensorboard DIR] [--epochs N] [--seed N] [--devices N]
+                                   [--verbose]
 
-A task script builds its parser with `parser(...)`, adds its own flags, and hands each command
-to a function:
-    config(args, presets)   the preset with the flag overrides applied
+A task script builds its parser with `parser(...)`, adds its own flags, reads them with
+`arguments(parser, argv)` (which also sets up `--devices`, before anything touches a device)
+and hands each command to a function:
+    config(args, presets)   the preset with the flag overrides applied (its batch checked
+                            against the devices)
     check_model_path(path)  run before any data is read, so that a run never trains for an
                             hour and then fails to save
     train_callbacks(args)   the backup and TensorBoard callbacks
@@ -66,10 +69,26 @@ def parser(task, doc, commands, presets, default_preset):
     p.add_argument("--tensorboard", help="train: a TensorBoard log folder")
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
     p.add_argument("--seed", type=int, help="override the preset's seed")
+    p.add_argument("--devices", type=int, default=1,
+                   help="train data-parallel on N devices of this host: its GPUs, or N "
+                   "virtual CPU devices (tasks/distribution.py); the batch must divide by N")
     p.add_argument("--verbose", action="store_true",
                    help="TensorFlow's start-up log lines, and a progress bar even when the "
                    "output is not a terminal")
     return p
+
+
+def arguments(parser, argv=None):
+    """The parsed flags (options may come between the inputs); `--devices N` is set up here,
+    first thing, as the virtual devices must be."""
+    from tasks import distribution
+
+    args = parser.parse_intermixed_args(argv)
+    try:
+        distribution.configure(args.devices)
+    except ValueError:
+        parser.error(f"--devices takes a positive number. Received: --devices {args.devices}")
+    return args
 
 
 def keras_verbosity(args):
@@ -84,7 +103,12 @@ def config(args, presets, **overrides):
     chosen = presets[args.preset]
     given = {"epochs": args.epochs, "seed": args.seed, **overrides}
     chosen = dataclasses.replace(chosen, **{k: v for k, v in given.items() if v is not None})
-    return with_overrides(chosen, args.set)
+    chosen = with_overrides(chosen, args.set)
+    if hasattr(chosen, "batch_size"):
+        from tasks import distribution
+
+        distribution.check_batch_size(chosen.batch_size)
+    return chosen
 
 
 def with_overrides(config, items):

@@ -26,6 +26,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from tasks import distribution
+
 
 class Task(keras.Model):
     """Base class of the task models; see the module docstring."""
@@ -63,7 +65,11 @@ class Task(keras.Model):
         if weighted_metrics == "auto":
             weighted_metrics = self.default_weighted_metrics()
         if jit_compile == "default":
-            jit_compile = self.jit_compile_default
+            # Not under a several-replica tf.distribute strategy: XLA cannot reach a mirrored
+            # variable's copies on the other devices (TensorFlow's XLA known issues).
+            jit_compile = self.jit_compile_default and not (
+                keras.backend.backend() == "tensorflow"
+                and tf.distribute.get_strategy().num_replicas_in_sync > 1)
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
                         weighted_metrics=weighted_metrics, jit_compile=jit_compile, **kwargs)
 
@@ -90,20 +96,40 @@ class Task(keras.Model):
             y, batch_size, shuffle = None, None, False  # the dataset shuffles itself
         if isinstance(validation_data, (tuple, list)) and self.is_raw(validation_data[0]):
             validation_data = self.raw_dataset(*validation_data[:2], batch_size)
+        if isinstance(x, tf.data.Dataset):  # equal parts for the devices (tasks/distribution)
+            x = distribution.pad_batches(x)
+        if isinstance(validation_data, tf.data.Dataset):
+            validation_data = distribution.pad_batches(validation_data)
         return super().fit(x, y, batch_size=batch_size, validation_data=validation_data,
                            shuffle=shuffle, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
         if self.is_raw(x):
             x, y, batch_size = self.raw_dataset(x, y, batch_size), None, None
+        if isinstance(x, tf.data.Dataset):
+            x = distribution.pad_batches(x)
         return super().evaluate(x, y, batch_size=batch_size, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Under `tf.distribute`, Keras (3.15) builds the model from the first batch averaged
+        over the replicas, which fails on a boolean padding mask (TensorFlow has no boolean
+        sum): build from the replicas' parts put back together (the whole first batch)."""
+        strategy = getattr(self, "_distribute_strategy", None)
+        if strategy is None or iterator is None:
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        for _, _, it in iterator:
+            data_batch = tf.nest.map_structure(
+                lambda v: tf.concat(strategy.experimental_local_results(v), 0), next(it))
+            break
+        return super()._maybe_symbolic_build(data_batch=data_batch)
 
     def predict(self, x, batch_size=None, **kwargs):
         """On raw inputs: the task's answers (`predict_raw`; an empty list has empty
         answers). On features: the model's outputs, as any Keras model."""
-        if self.is_raw(x) or (isinstance(x, (list, tuple)) and len(x) == 0):
-            return self.predict_raw(x, batch_size, **kwargs)
-        return super().predict(x, batch_size=batch_size, **kwargs)
+        with distribution.undistributed():
+            if self.is_raw(x) or (isinstance(x, (list, tuple)) and len(x) == 0):
+                return self.predict_raw(x, batch_size, **kwargs)
+            return super().predict(x, batch_size=batch_size, **kwargs)
 
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):
@@ -127,13 +153,36 @@ def masked_cross_entropy(labels, logits, mask, label_smoothing=0.0):
     nll = -ops.take_along_axis(logp, ops.cast(labels, "int32")[..., None], axis=-1)[..., 0]
     if label_smoothing:
         nll = (1 - label_smoothing) * nll - label_smoothing * ops.mean(logp, axis=-1)
-    return ops.sum(nll * mask) / ops.maximum(ops.sum(mask), 1.0)
+    return global_mean(ops.sum(nll * mask), ops.sum(mask))
+
+
+def global_mean(total, count):
+    """`total / count` over the whole batch. Under `tf.distribute` with several replicas each
+    replica holds part of the batch and returns its share, `total / (count summed over the
+    replicas)`: the strategy sums the replicas' gradients, so the step follows the gradient of
+    the whole batch's mean, exactly as on one device. (JAX's DataParallel runs one program
+    over the whole batch: nothing to do.)"""
+    context = replica_context()
+    if context is not None:
+        count = context.all_reduce("SUM", count)
+    return total / ops.maximum(count, 1.0)
 
 
 def with_layer_losses(model, loss):
-    """`loss` plus the model's regularization losses (what Keras' own compute_loss adds)."""
-    losses = [loss] + list(model.losses)
+    """`loss` plus the model's regularization losses (what Keras' own compute_loss adds),
+    those divided by the replicas under `tf.distribute`, whose gradients are summed."""
+    context = replica_context()
+    scale = 1.0 / context.num_replicas_in_sync if context is not None else 1.0
+    losses = [loss] + [extra * scale for extra in model.losses]
     return ops.sum(ops.stack(losses)) if len(losses) > 1 else loss
+
+
+def replica_context():
+    """TensorFlow's replica context inside a step that several replicas run, else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    context = tf.distribute.get_replica_context()
+    return context if context is not None and context.num_replicas_in_sync > 1 else None
 
 
 def model_arguments(cls, config, **fixed):

@@ -16,7 +16,7 @@ def main(argv=None):
     parser = cli.parser("char_classifier", __doc__, COMMANDS, recipe.PRESETS, "default")
     parser.add_argument("--text-column", default="text", help="header name or index")
     parser.add_argument("--label-column", default="label", help="header name or index")
-    args = parser.parse_intermixed_args(argv)
+    args = cli.arguments(parser, argv)
     columns = {k: int(v) if v.isdigit() else v for k, v in
                (("text_column", args.text_column), ("label_column", args.label_column))}
 

@@ -115,9 +115,12 @@ class TextClassifier(Task):
 
     # -- the Task contract -------------------------------------------------------------------
     def default_loss(self):
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        # The weighted mean: rows of weight 0 (JAX's padding of a last batch for several
+        # devices, tasks/distribution.py) change nothing; unweighted it is the plain mean.
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight")
 
-    def default_metrics(self):
+    def default_weighted_metrics(self):  # weighted: padding rows (weight 0) do not count
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def label_ids(self, labels):

@@ -11,7 +11,7 @@ from keras import ops
 import kerasrnn
 from tasks import decoding
 from tasks.language_model.preprocessor import LanguageModelPreprocessor, pad
-from tasks.task import Task, as_list, text_list
+from tasks.task import Task, as_list, replica_context, text_list
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID, TextTokenizer
 
 CELLS = {"lstm": kerasrnn.LSTMCell, "gru": kerasrnn.GRUCell, "simple_rnn": kerasrnn.SimpleRNNCell}
@@ -144,9 +144,11 @@ class RNNLanguageModel(Task):
             self.output_bias = self.add_weight(shape=(self.tokenizer.vocabulary_size,),
                                                initializer="zeros", name="output_bias")
         if self.carry_batch_size:
+            # Under tf.distribute every replica writes the same gathered state (`call`):
+            # the first one's write is kept.
             self.carried = self.add_weight(
                 shape=(self.carry_batch_size, sum(self.state_sizes)), initializer="zeros",
-                trainable=False, name="carried_state")
+                trainable=False, aggregation="only_first_replica", name="carried_state")
         self.built = True
 
     def reset_state(self):
@@ -194,19 +196,28 @@ class RNNLanguageModel(Task):
             token_ids, padding_mask = inputs["token_ids"], inputs.get("padding_mask")
         else:
             token_ids, padding_mask = inputs, None
-        state = None
+        state, context = None, replica_context()
         if self.carry_batch_size:
+            # Several tf.distribute replicas: each holds a slice of the batch's rows, in order,
+            # so it reads its slice of the carried state and all write the gathered whole.
+            # (JAX's DataParallel runs one program over the whole batch: nothing to do.)
+            replicas = context.num_replicas_in_sync if context is not None else 1
+            rows = self.carry_batch_size // replicas
             batch = token_ids.shape[0]
-            if batch is not None and batch != self.carry_batch_size:
+            if self.carry_batch_size % replicas or (batch is not None and batch != rows):
                 raise ValueError(
                     f"This model carries its state over batches of {self.carry_batch_size} "
-                    f"rows. Received: a batch of {batch} rows (use `score`, `generate` or "
-                    "`call_with_state` for other batches)"
+                    f"rows ({rows} on each of {replicas} replicas). Received: a batch of "
+                    f"{batch} rows (use `score`, `generate` or `call_with_state` for other "
+                    "batches)"
                 )
             state = ops.convert_to_tensor(self.carried)
+            if context is not None:
+                state = ops.slice(state, (context.replica_id_in_sync_group * rows, 0),
+                                  (rows, state.shape[1]))
         logits, state = self.call_with_state(token_ids, state, padding_mask, training)
         if self.carry_batch_size:
-            self.carried.assign(state)
+            self.carried.assign(state if context is None else context.all_gather(state, 0))
         return logits
 
     def step(self, token, state):

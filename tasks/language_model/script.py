@@ -29,7 +29,7 @@ def main(argv=None):
     parser.add_argument("--num-beams", type=int, default=5)
     parser.add_argument("--split", choices=recipe.SPLITS, default="dev",
                         help="evaluate: which part of --data (all: a whole text file)")
-    args = parser.parse_intermixed_args(argv)
+    args = cli.arguments(parser, argv)
     verbose = cli.keras_verbosity(args)
 
     if args.command == "compare":

@@ -25,7 +25,7 @@ def main(argv=None):
     parser.add_argument("--pooling", choices=POOLINGS, help="override the preset's")
     parser.add_argument("--cell", choices=["lstm", "gru"], help="override the preset's")
     parser.add_argument("--class-weight", action="store_true", help="balance the classes")
-    args = parser.parse_intermixed_args(argv)
+    args = cli.arguments(parser, argv)
     config = cli.config(args, recipe.PRESETS, classes=args.classes, pooling=args.pooling,
                         cell=args.cell, class_weight=args.class_weight or None,
                         phrases=False if args.no_phrases else None)

@@ -9,7 +9,7 @@ from keras import ops
 import kerasrnn
 from tasks.tagger.crf import CRF
 from tasks.tagger.preprocessor import CASES
-from tasks.task import Task, as_list, is_text, masked_cross_entropy, with_layer_losses
+from tasks.task import Task, as_list, global_mean, is_text, masked_cross_entropy, with_layer_losses
 from tasks.tokenizers import PAD_ID, UNK_ID
 
 
@@ -114,8 +114,8 @@ class Tagger(Task):
             loss = masked_cross_entropy(y, y_pred, mask)
         else:
             # Per sentence, normalized by tokens so the scale matches the softmax head's.
-            loss = -ops.sum(self.crf.log_likelihood(y_pred, y, mask)) / ops.maximum(
-                ops.sum(mask), 1.0)
+            loss = global_mean(-ops.sum(self.crf.log_likelihood(y_pred, y, mask)),
+                               ops.sum(mask))
         return with_layer_losses(self, loss)
 
     def decode(self, potentials, padding_mask):

@@ -22,7 +22,7 @@ def main(argv=None):
     parser.add_argument("--scheme", choices=["pos", "ner"], help="default: the preset's")
     parser.add_argument("--head", choices=["softmax", "crf"], help="override the preset's")
     parser.add_argument("--tag-column", choices=["upos", "xpos"], help="pos: which tags")
-    args = parser.parse_intermixed_args(argv)
+    args = cli.arguments(parser, argv)
     args.preset = args.preset or args.scheme or "pos"
 
     if args.command == "train":

@@ -21,7 +21,7 @@ def main(argv=None):
     parser.add_argument("--dev-split", default="val", help="--data: the dev split's name")
     parser.add_argument("--attention", choices=ATTENTIONS, help="override the preset's")
     parser.add_argument("--beam-size", type=int, default=1, help="1: greedy")
-    args = parser.parse_intermixed_args(argv)
+    args = cli.arguments(parser, argv)
 
     def pairs(split, path):
         if not (path or args.data):

@@ -1,0 +1,136 @@
+"""Data-parallel training on 2 virtual CPU devices (tasks/distribution.py): the backend's own
+engine (JAX `keras.distribution.DataParallel`, TF `MirroredStrategy`) gives what one device
+gives. Each distributed run is a fresh process, since devices are fixed when a backend starts;
+the one-device oracle runs the same code with `--devices 1` (or in this process)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_char_classifier import corpus as names_corpus
+from test_language_model import corpus as lm_corpus
+from test_sentiment import corpus as sentiment_corpus
+from test_tagger import ner_corpus
+from test_translator import reverse_pairs
+
+from tasks import char_classifier, distribution, language_model, sentiment, tagger, translator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(code):
+    """`code` in a new Python process on this backend; the JSON its last line prints."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+STEP = """
+import json, sys
+from tasks import distribution
+distribution.configure({devices})
+import keras, numpy as np, kerasrnn
+
+keras.utils.set_random_seed(0)
+tokens = keras.Input((None,), dtype="int32")
+x = keras.layers.Embedding(50, 8, mask_zero=True)(tokens)
+x = kerasrnn.LSTM(8, num_layers=2, residual=True, return_sequences=True)(x)
+x = kerasrnn.Bidirectional(kerasrnn.GRU(8, return_sequences=True))(x)
+x = kerasrnn.LSTM(8)(x)
+model = keras.Model(tokens, keras.layers.Dense(3)(x))
+model.compile(keras.optimizers.SGD(0.5, clipnorm=1.0),
+              keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              jit_compile=keras.backend.backend() == "jax")  # TF: no XLA under MirroredStrategy
+rng = np.random.default_rng(1)
+ids = rng.integers(1, 50, (8, 7)).astype("int32")
+for row, length in enumerate([7, 1, 3, 5, 7, 2, 6, 4]):  # right padding, one row of 1 token
+    ids[row, length:] = 0
+model.fit(ids, rng.integers(0, 3, 8), batch_size=8, epochs=2, shuffle=False, verbose=0)
+print(json.dumps([w.tolist() for w in model.get_weights()]))
+"""
+
+
+def test_two_steps_on_two_devices_equal_one_device():
+    one, two = (run(STEP.format(devices=n)) for n in (1, 2))
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def _files(tmp_path, task):
+    """The task's training and dev files, and the flags that name them."""
+    def write(name, lines):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        return str(tmp_path / name)
+
+    if task == "language_model":
+        return ["--data", write("toy.txt", lm_corpus(200, 0))]
+    if task == "tagger":
+        flags = ["--scheme", "ner"]
+        for name, (sentences, tags) in (("train", ner_corpus(60, 0)), ("dev", ner_corpus(13, 1))):
+            blocks = ["\n".join(f"{w} {t}" for w, t in zip(s, ts))
+                      for s, ts in zip(sentences, tags)]
+            flags += [f"--{name}", write(f"{name}.txt", ["\n\n".join(blocks)])]
+        return flags
+    if task == "translator":
+        return ["--train", write("train.tsv", [f"{s}\t{t}" for s, t in reverse_pairs(60, 0)]),
+                "--dev", write("dev.tsv", [f"{s}\t{t}" for s, t in reverse_pairs(13, 1)])]
+    corpus, header = {"sentiment": (sentiment_corpus, "text\tlabel"),
+                      "char_classifier": (names_corpus, "name\tscript")}[task]
+    flags = ["--text-column", "name", "--label-column", "script"] * (task == "char_classifier")
+    for name, n in (("train", 60), ("dev", 13)):  # 13: a last dev batch of odd size
+        texts, labels = corpus(n, n)
+        flags += [f"--{name}", write(f"{name}.tsv", [header] + [f"{t}\t{y}" for t, y in
+                                                                zip(texts, labels)])]
+    return flags
+
+
+SCORE = {"language_model": "perplexity", "tagger": "f1", "translator": "bleu",
+         "sentiment": "accuracy", "char_classifier": "accuracy"}
+MODULES = {"language_model": language_model, "tagger": tagger, "translator": translator,
+           "sentiment": sentiment, "char_classifier": char_classifier}
+
+
+@pytest.mark.parametrize("task", sorted(SCORE))
+def test_each_task_trains_on_two_devices_and_evaluates_the_same_on_one(task, tmp_path):
+    flags = _files(tmp_path, task) + ["--model", str(tmp_path / "m.keras")]
+    batch = ["--set", "batch_size=4"] if task == "language_model" else []
+    code = f"""
+import json
+from tasks.{task} import main
+results = main(["train", "--preset", "tiny", "--devices", "2", *{flags + batch!r}])
+print(json.dumps(float(results if isinstance(results, float) else results[{SCORE[task]!r}])))
+"""
+    distributed = run(code)
+    again = MODULES[task].main(["evaluate", *flags])
+    again = float(again if isinstance(again, float) else again[SCORE[task]])
+    assert np.isclose(again, distributed, rtol=1e-4), (again, distributed)
+    if task == "language_model":  # the carried BPTT state: the same run on one device
+        alone = MODULES[task].main(["train", "--preset", "tiny", *flags, *batch])
+        assert np.isclose(alone["perplexity"], distributed, rtol=1e-3)
+
+
+def test_batches_must_split_evenly_and_devices_be_set_first():
+    import keras
+
+    keras.ops.convert_to_numpy(keras.ops.zeros(1))  # this process's backend has started
+    with pytest.raises(ValueError, match="Received: devices=0"):
+        distribution.configure(0)
+    assert distribution.replicas() == 1
+    distribution.check_batch_size(7)  # one device: anything goes
+    # This process has started its backend with one device: asking for two now says so.
+    with pytest.raises(RuntimeError, match="first"):
+        distribution.configure(2)
+    code = """
+import json
+from tasks import distribution
+distribution.configure(2)
+try:
+    distribution.check_batch_size(7)
+except ValueError as e:
+    print(json.dumps(str(e)))
+"""
+    assert "Received: batch_size=7" in run(code)
