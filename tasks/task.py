@@ -67,9 +67,10 @@ class Task(keras.Model):
         if jit_compile == "default":
             # Not under a several-replica tf.distribute strategy: XLA cannot reach a mirrored
             # variable's copies on the other devices (TensorFlow's XLA known issues).
-            jit_compile = self.jit_compile_default and not (
-                keras.backend.backend() == "tensorflow"
-                and tf.distribute.get_strategy().num_replicas_in_sync > 1)
+            jit_compile = self.jit_compile_default
+            if (keras.backend.backend() == "tensorflow"
+                    and tf.distribute.get_strategy().num_replicas_in_sync > 1):
+                jit_compile = False
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
                         weighted_metrics=weighted_metrics, jit_compile=jit_compile, **kwargs)
 
