@@ -4,10 +4,11 @@
                                    [--data D] [--data-dir DIR] [--train F] [--dev F]
                                    [--model M.keras] [--out DIR] [--backup-dir DIR]
                                    [--tensorboard DIR] [--epochs N] [--seed N] [--devices N]
-                                   [--verbose]
+                                   [--workers HOST:PORT,... --worker-index I] [--verbose]
 
 A task script builds its parser with `parser(...)`, adds its own flags, reads them with
-`arguments(parser, argv)` (which also sets up `--devices`, before anything touches a device)
+`arguments(parser, argv)` (which also sets up `--devices` and `--workers`, before anything
+touches a device)
 and hands each command to a function:
     config(args, presets)   the preset with the flag overrides applied (its batch checked
                             against the devices)
@@ -22,6 +23,7 @@ import dataclasses
 import os
 import shutil
 import sys
+import tempfile
 
 from tasks import data as data_lib
 
@@ -72,6 +74,12 @@ def parser(task, doc, commands, presets, default_preset):
     p.add_argument("--devices", type=int, default=1,
                    help="train data-parallel on N devices of this host: its GPUs, or N "
                    "virtual CPU devices (tasks/distribution.py); the batch must divide by N")
+    p.add_argument("--workers", metavar="HOST:PORT,...",
+                   help="train on several processes (hosts), one per address, each running "
+                   "this command with its own --worker-index; the first is the coordinator")
+    p.add_argument("--worker-index", type=int, default=0,
+                   help="with --workers: this process's place in the list (0 is the chief, "
+                   "which writes the model)")
     p.add_argument("--verbose", action="store_true",
                    help="TensorFlow's start-up log lines, and a progress bar even when the "
                    "output is not a terminal")
@@ -79,15 +87,16 @@ def parser(task, doc, commands, presets, default_preset):
 
 
 def arguments(parser, argv=None):
-    """The parsed flags (options may come between the inputs); `--devices N` is set up here,
-    first thing, as the virtual devices must be."""
+    """The parsed flags (options may come between the inputs); `--devices N` and `--workers`
+    are set up here, first thing, as the virtual devices and the processes' links must be."""
     from tasks import distribution
 
     args = parser.parse_intermixed_args(argv)
+    workers = args.workers.split(",") if args.workers else None
     try:
-        distribution.configure(args.devices)
-    except ValueError:
-        parser.error(f"--devices takes a positive number. Received: --devices {args.devices}")
+        distribution.configure(args.devices, workers, args.worker_index)
+    except ValueError as error:  # the message names the argument: devices, workers, ...
+        parser.error(f"--devices / --workers / --worker-index: {error}")
     return args
 
 
@@ -151,26 +160,39 @@ def check_model_path(path):
 
 def train_callbacks(args):
     """BackupAndRestore (with --backup-dir) and TensorBoard (with --tensorboard). The backup
-    outlives training: `save` deletes it once the model is saved."""
+    outlives training: `save` deletes it once the model is saved. With several workers, each
+    writes its own (`distribution.worker_folder`)."""
     import keras
+
+    from tasks import distribution
 
     callbacks = []
     if args.backup_dir:
-        callbacks.append(keras.callbacks.BackupAndRestore(args.backup_dir,
-                                                          delete_checkpoint=False))
+        callbacks.append(keras.callbacks.BackupAndRestore(
+            distribution.worker_folder(args.backup_dir), delete_checkpoint=False))
     if args.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(args.tensorboard))
+        callbacks.append(keras.callbacks.TensorBoard(distribution.worker_folder(args.tensorboard)))
     return callbacks
 
 
 def save(model, args):
-    """Writes the trained model to `--model`; only then deletes the `--backup-dir` checkpoint
-    (a failed save leaves it, so the run can be resumed and saved again)."""
-    os.makedirs(os.path.dirname(os.path.abspath(args.model)), exist_ok=True)
-    model.save(args.model)
-    print(f"saved {args.model}")
-    if args.backup_dir and os.path.isdir(args.backup_dir):
-        shutil.rmtree(args.backup_dir)
+    """Writes the trained model to `--model`; only then deletes this process's `--backup-dir`
+    checkpoint (a failed save leaves it, so the run can be resumed and saved again). With
+    several workers every one saves, as the engines may need all of them to read the weights,
+    but only the chief's file is kept."""
+    from tasks import distribution
+
+    if distribution.is_chief():
+        os.makedirs(os.path.dirname(os.path.abspath(args.model)), exist_ok=True)
+        model.save(args.model)
+        print(f"saved {args.model}")
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            model.save(os.path.join(folder, os.path.basename(args.model)))
+        print(f"not saved here: worker 0 writes {args.model}")
+    backup = args.backup_dir and distribution.worker_folder(args.backup_dir)
+    if backup and os.path.isdir(backup):
+        shutil.rmtree(backup)
 
 
 def export(model, args, **options):

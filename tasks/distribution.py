@@ -1,6 +1,7 @@
-"""Data-parallel training on several devices, with the backend's own engine (never our own).
+"""Data-parallel training on several devices and hosts, with the backend's own engine.
 
     python -m tasks.<task> train --devices 2 ...        # every task script
+    python -m tasks.<task> train --workers h0:1234,h1:1234 --worker-index I ...   # on host I
     from tasks import distribution
     distribution.configure(devices=2)                    # notebooks: before any model is built
 
@@ -26,34 +27,83 @@ loss, metric or gradient of the task models (their losses are means over real to
 weighted rows). Prediction runs on one device (`undistributed`). Models with state carried
 across batches keep each row's state on the replica that owns the row (see
 `RNNLanguageModel`).
+
+`configure(devices, workers=[address, ...], worker_index=i)` trains on several processes (hosts),
+one per address, each with `devices` devices; every process runs the same command with its own
+index, and the global batch is split across all `devices * len(workers)` replicas:
+
+- JAX: `keras.distribution.initialize` (`jax.distributed`, the first address is the
+  coordinator; CPU processes all-reduce through gloo) and `DataParallel` over every process's
+  devices. Each process feeds its own rows of each global batch (`pad_batches` cuts them out).
+- TensorFlow: `tf.distribute.MultiWorkerMirroredStrategy` with `TF_CONFIG` made from the
+  addresses: one replica per GPU of each worker, or one per CPU worker.
+
+Worker 0 is the chief: it alone writes the model (`is_chief`); the others keep their backups
+and logs in a `-worker<i>` folder beside the chief's (tasks/cli.py).
 """
 
 import contextlib
+import json
+import os
 
 import keras
 import tensorflow as tf
 
-_CONFIGURED = {"devices": 1}
+_CONFIGURED = {"devices": 1, "workers": 1, "worker_index": 0}
 
 
-def configure(devices=1):
-    """Trains every model built from now on on `devices` devices of this host (1: as usual).
-    Returns the device names used."""
+def configure(devices=1, workers=None, worker_index=0):
+    """Trains every model built from now on on `devices` devices of this host (1: as usual),
+    and with `workers` (a list of "host:port", one per process, this one's at `worker_index`)
+    on several processes. Returns the device names used."""
     if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
         raise ValueError(f"`devices` must be a positive integer. Received: devices={devices!r}")
-    if devices == 1:
+    workers = list(workers or [])
+    if workers and not all(isinstance(w, str) and w.rpartition(":")[2].isdigit() and
+                           w.rpartition(":")[0] for w in workers):
+        raise ValueError(f"`workers` must be addresses 'host:port'. Received: workers={workers}")
+    if workers and not (isinstance(worker_index, int) and 0 <= worker_index < len(workers)):
+        raise ValueError(f"`worker_index` must be one of 0..{len(workers) - 1}, this process's "
+                         f"place in `workers`. Received: worker_index={worker_index!r}")
+    wanted = {"devices": devices, "workers": max(len(workers), 1),
+              "worker_index": worker_index if workers else 0}
+    if wanted == _CONFIGURED:
         return []
-    if _CONFIGURED["devices"] not in (1, devices):
-        raise RuntimeError(f"this process already trains on {_CONFIGURED['devices']} devices; "
-                           f"start a new one for another count. Received: devices={devices}")
-    names = _jax(devices) if keras.backend.backend() == "jax" else _tensorflow(devices)
-    _CONFIGURED["devices"] = devices
+    if _CONFIGURED != {"devices": 1, "workers": 1, "worker_index": 0}:
+        raise RuntimeError(f"this process already trains with {_CONFIGURED}; start a new one "
+                           f"for another setting. Received: devices={devices}, "
+                           f"workers={workers}, worker_index={worker_index}")
+    if keras.backend.backend() == "jax":
+        names = _jax(devices, workers, worker_index)
+    else:
+        names = _tensorflow(devices, workers, worker_index)
+    _CONFIGURED.update(wanted)
     return names
 
 
 def replicas():
-    """How many devices each batch is split across (1 unless `configure` was called)."""
-    return _CONFIGURED["devices"]
+    """How many devices each batch is split across, over all workers (1 unless `configure`
+    was called)."""
+    return _CONFIGURED["devices"] * _CONFIGURED["workers"]
+
+
+def workers():
+    """How many processes train together (1 unless `configure` was given `workers`)."""
+    return _CONFIGURED["workers"]
+
+
+def is_chief():
+    """Whether this process writes the run's files (the model): worker 0, or the only one."""
+    return _CONFIGURED["worker_index"] == 0
+
+
+def worker_folder(path):
+    """Where this process writes its copy of a per-process folder (a backup, logs): `path`
+    itself on the chief, `path-worker<i>` beside it on the others, so that no two processes
+    share a file and each can delete its own."""
+    if is_chief():
+        return path
+    return f"{os.path.normpath(path)}-worker{_CONFIGURED['worker_index']}"
 
 
 def check_batch_size(batch_size, name="batch_size"):
@@ -66,8 +116,10 @@ def check_batch_size(batch_size, name="batch_size"):
 
 def pad_batches(dataset):
     """`dataset`'s `(x, y[, sample_weight])` batches with rows of zeros added up to a multiple
-    of the replicas, their sample weight 0 (JAX under `configure`; otherwise `dataset`)."""
-    n = replicas()
+    of the replicas, their sample weight 0, and with several workers only this process's equal
+    share of the rows (JAX under `configure`; otherwise `dataset`: TensorFlow splits batches
+    itself)."""
+    n, k, index = replicas(), workers(), _CONFIGURED["worker_index"]
     if n == 1 or keras.backend.backend() != "jax":
         return dataset
 
@@ -80,7 +132,12 @@ def pad_batches(dataset):
         def grow(t):
             return tf.pad(t, [[0, extra]] + [[0, 0]] * (len(t.shape) - 1))
 
-        padded = tf.nest.map_structure(grow, (x, y, sample_weight))
+        def share(t):  # rows [index * r / k, (index + 1) * r / k) of the padded r rows
+            t = grow(t)
+            part = tf.shape(t)[0] // k
+            return t[index * part:(index + 1) * part]
+
+        padded = tf.nest.map_structure(share, (x, y, sample_weight))
         return padded if y is not None else padded[0]
 
     return dataset.map(pad)
@@ -100,28 +157,39 @@ def undistributed():
         keras.distribution.set_distribution(current)
 
 
-def _jax(devices):
+def _jax(devices, workers, worker_index):
     import jax
 
-    try:  # only the CPU backend's count: harmless on a GPU host
+    try:  # only the CPU backend's settings: harmless on a GPU host
         jax.config.update("jax_num_cpu_devices", devices)
+        if workers:
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
     except RuntimeError:  # JAX has started already: fine if it has enough devices (below)
         pass
-    accelerators = [d for d in jax.devices() if d.platform != "cpu"]
-    chosen = accelerators if len(accelerators) >= devices else jax.devices("cpu")
-    if len(chosen) < devices:
-        raise RuntimeError(f"JAX sees {len(chosen)} CPU device(s): the virtual devices must be "
+    if workers:  # jax.distributed: blocks until every process has joined the coordinator
+        keras.distribution.initialize(",".join(workers), len(workers), worker_index)
+    accelerators = [d for d in jax.local_devices() if d.platform != "cpu"]
+    local = accelerators if len(accelerators) >= devices else jax.local_devices(backend="cpu")
+    if len(local) < devices:
+        raise RuntimeError(f"JAX sees {len(local)} CPU device(s): the virtual devices must be "
                            f"configured before JAX first uses a device (call "
                            f"`distribution.configure` first thing). Received: devices={devices}")
-    names = [f"{d.platform}:{d.id}" for d in chosen[:devices]]
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=names))
+    platform = local[0].platform
+    chosen = [d for d in jax.devices(platform) if d.platform == platform]
+    # Every process's first `devices` devices of that kind, in process order.
+    chosen = [d for p in range(max(len(workers), 1))
+              for d in [d for d in chosen if d.process_index == p][:devices]]
+    names = [f"{d.platform}:{d.id}" for d in chosen]
+    # The task models cut each process's rows out of the batches themselves (`pad_batches`).
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=names, auto_shard_dataset=not workers))
     return names
 
 
-def _tensorflow(devices):
-    import tensorflow as tf
-
+def _tensorflow(devices, workers, worker_index):
     gpus = tf.config.list_physical_devices("GPU")
+    if workers:
+        return _tensorflow_workers(devices, workers, worker_index, gpus)
     if len(gpus) >= devices:
         names = [f"/gpu:{i}" for i in range(devices)]
     else:
@@ -137,3 +205,18 @@ def _tensorflow(devices):
         names = [f"/cpu:{i}" for i in range(devices)]
     tf.distribute.experimental_set_strategy(tf.distribute.MirroredStrategy(names))
     return names
+
+
+def _tensorflow_workers(devices, workers, worker_index, gpus):
+    if gpus:  # one replica per visible GPU of each worker
+        if len(gpus) < devices:
+            raise ValueError(f"this worker has {len(gpus)} GPU(s). Received: devices={devices}")
+        tf.config.set_visible_devices(gpus[:devices], "GPU")
+    elif devices != 1:
+        raise ValueError("MultiWorkerMirroredStrategy runs one replica per CPU worker: leave "
+                         f"`devices` at 1 on workers without GPUs. Received: devices={devices}")
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers},
+                                          "task": {"type": "worker", "index": worker_index}})
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    tf.distribute.experimental_set_strategy(strategy)
+    return [f"/job:worker/task:{i}" for i in range(len(workers))]

@@ -111,18 +111,28 @@ class Task(keras.Model):
             x = distribution.pad_batches(x)
         return super().evaluate(x, y, batch_size=batch_size, **kwargs)
 
+    def train_step(self, *args):  # TF: (data); JAX: (state, data), returning (logs, state)
+        return _per_worker_logs(super().train_step(*args))
+
+    def test_step(self, *args):
+        return _per_worker_logs(super().test_step(*args))
+
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Under `tf.distribute`, Keras (3.15) builds the model from the first batch averaged
-        over the replicas, which fails on a boolean padding mask (TensorFlow has no boolean
-        sum): build from the replicas' parts put back together (the whole first batch)."""
+        """Under `tf.distribute`, Keras (3.15) builds the model from a first batch read off the
+        training data and averaged over the replicas. Reading it starts an extra pass over the
+        data, so a dataset that reshuffles on each pass would train in another order than on
+        one device, and the average fails on a boolean padding mask (TensorFlow has no
+        boolean sum). Build from a batch of zeros of the data's shapes instead."""
         strategy = getattr(self, "_distribute_strategy", None)
         if strategy is None or iterator is None:
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-        for _, _, it in iterator:
-            data_batch = tf.nest.map_structure(
-                lambda v: tf.concat(strategy.experimental_local_results(v), 0), next(it))
-            break
-        return super()._maybe_symbolic_build(data_batch=data_batch)
+
+        def zeros(spec):
+            shape = [1 if size is None else size for size in spec.shape]
+            return tf.fill(shape, "") if spec.dtype == tf.string else tf.zeros(shape, spec.dtype)
+
+        spec = iterator.data_adapter.get_tf_dataset().element_spec
+        return super()._maybe_symbolic_build(data_batch=tf.nest.map_structure(zeros, spec))
 
     def predict(self, x, batch_size=None, **kwargs):
         """On raw inputs: the task's answers (`predict_raw`; an empty list has empty
@@ -176,6 +186,16 @@ def with_layer_losses(model, loss):
     scale = 1.0 / context.num_replicas_in_sync if context is not None else 1.0
     losses = [loss] + [extra * scale for extra in model.losses]
     return ops.sum(ops.stack(losses)) if len(losses) > 1 else loss
+
+
+def _per_worker_logs(logs):
+    """A step's logs, each with a leading axis of length 1 under TensorFlow's
+    MultiWorkerMirroredStrategy: there Keras (3.15) averages them with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalar logs of every model
+    (tensorflow/tensorflow#72388); the mean over that axis takes the added axis away again."""
+    if keras.backend.backend() != "tensorflow" or distribution.workers() == 1:
+        return logs
+    return {name: ops.expand_dims(value, 0) for name, value in logs.items()}
 
 
 def replica_context():

@@ -5,9 +5,11 @@ the one-device oracle runs the same code with `--devices 1` (or in this process)
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from test_char_classifier import corpus as names_corpus
@@ -134,3 +136,79 @@ except ValueError as e:
     print(json.dumps(str(e)))
 """
     assert "Received: batch_size=7" in run(code)
+
+
+TWO_WORKERS = """
+import json
+from tasks import cli
+from tasks.tagger import main
+
+weights = []
+save = cli.save
+
+
+def spy(model, args):  # the weights this worker ends with
+    weights.extend(w.tolist() for w in model.get_weights())
+    save(model, args)
+
+
+cli.save = spy
+results = main(["train", "--preset", "tiny", *{flags!r}])
+print("RESULT", json.dumps({{"f1": results["f1"], "accuracy": results["accuracy"],
+                            "weights": weights}}))
+"""
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_worker_processes_train_the_tagger_to_the_same_weights(tmp_path):
+    """Two processes on localhost (JAX: jax.distributed with gloo CPU collectives; TF:
+    MultiWorkerMirroredStrategy from TF_CONFIG) train the tagger's tiny preset together: both
+    end with the same weights, the chief alone writes the model, and that model evaluates on
+    one process to the score the run reported; one process on the same global batch agrees."""
+    model = tmp_path / "m.keras"
+    flags = _files(tmp_path, "tagger") + ["--model", str(model), "--backup-dir",
+                                          str(tmp_path / "backup")]
+    workers = ",".join(f"localhost:{port}" for port in _free_ports(2))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    logs = [tmp_path / f"worker{index}.log" for index in (0, 1)]  # files: a full pipe
+    runs = []                                                      # would stall a worker
+    for index, log in enumerate(logs):
+        with open(log, "w") as out:
+            runs.append(subprocess.Popen(
+                [sys.executable, "-c", TWO_WORKERS.format(
+                    flags=flags + ["--workers", workers, "--worker-index", str(index)])],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True))
+    try:
+        for run in runs:
+            run.wait(timeout=600)
+    finally:
+        for run in runs:
+            run.kill()
+    outputs = [log.read_text() for log in logs]
+    for run, output in zip(runs, outputs):
+        assert run.returncode == 0, output[-3000:]
+    chief, other = (json.loads(next(line[7:] for line in output.splitlines()
+                                     if line.startswith("RESULT ")))
+                    for output in outputs)
+    assert "not saved here: worker 0 writes" in outputs[1]
+    for a, b in zip(chief["weights"], other["weights"], strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert (chief["f1"], chief["accuracy"]) == (other["f1"], other["accuracy"])
+    assert not [p for p in tmp_path.iterdir() if "backup" in p.name]  # each deleted its own
+
+    again = tagger.main(["evaluate", *flags])
+    assert np.isclose(again["f1"], chief["f1"], rtol=1e-4), (again["f1"], chief["f1"])
+    flags[flags.index(str(model))] = str(tmp_path / "alone.keras")
+    tagger.main(["train", "--preset", "tiny", *flags])
+    alone = keras.saving.load_model(tmp_path / "alone.keras").get_weights()
+    for a, b in zip(alone, chief["weights"], strict=True):
+        np.testing.assert_allclose(a, np.asarray(b), atol=1e-5)
