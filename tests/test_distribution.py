@@ -1,7 +1,8 @@
-"""Data-parallel training on 2 virtual CPU devices (tasks/distribution.py): the backend's own
-engine (JAX `keras.distribution.DataParallel`, TF `MirroredStrategy`) gives what one device
-gives. Each distributed run is a fresh process, since devices are fixed when a backend starts;
-the one-device oracle runs the same code with `--devices 1` (or in this process)."""
+"""Data-parallel training on 2 virtual CPU devices or 2 local processes (tasks/distribution.py):
+the backend's own engine (JAX `keras.distribution`, TF `MirroredStrategy` and
+`MultiWorkerMirroredStrategy`) gives what one device gives. Each distributed run is a fresh
+process, since devices are fixed when a backend starts; the one-device oracle runs the same
+code with `--devices 1` (or in this process)."""
 
 import json
 import os
@@ -121,6 +122,10 @@ def test_batches_must_split_evenly_and_devices_be_set_first():
     keras.ops.convert_to_numpy(keras.ops.zeros(1))  # this process's backend has started
     with pytest.raises(ValueError, match="Received: devices=0"):
         distribution.configure(0)
+    with pytest.raises(ValueError, match=r"Received: workers=\['localhost'\]"):
+        distribution.configure(1, ["localhost"])  # no port
+    with pytest.raises(ValueError, match="Received: worker_index=2"):
+        distribution.configure(1, ["a:1", "b:1"], 2)
     assert distribution.replicas() == 1
     distribution.check_batch_size(7)  # one device: anything goes
     # This process has started its backend with one device: asking for two now says so.
@@ -212,3 +217,53 @@ def test_two_worker_processes_train_the_tagger_to_the_same_weights(tmp_path):
     alone = keras.saving.load_model(tmp_path / "alone.keras").get_weights()
     for a, b in zip(alone, chief["weights"], strict=True):
         np.testing.assert_allclose(a, np.asarray(b), atol=1e-5)
+
+
+RESUMABLE = """
+import json
+import keras
+from tasks import cli
+from tasks.tagger import main
+
+
+class Report(keras.callbacks.Callback):  # runs after the backup's own callback
+    def on_train_begin(self, logs=None):  # after BackupAndRestore has restored, if it did
+        self.start = [w.tolist() for w in self.model.get_weights()]
+
+    def on_epoch_end(self, epoch, logs=None):
+        print("RESULT", json.dumps({{"epoch": epoch, "start": self.start,
+                                    "end": [w.tolist() for w in self.model.get_weights()]}}))
+        if {interrupt}:
+            raise SystemExit("interrupted after the first epoch")
+
+
+callbacks = cli.train_callbacks
+cli.train_callbacks = lambda args: [*callbacks(args), Report()]
+main(["train", "--preset", "tiny", "--devices", "2", *{flags!r}])
+"""
+
+
+def test_an_interrupted_run_on_two_devices_resumes_from_its_backup(tmp_path):
+    """BackupAndRestore under the engine: a `--devices 2` run stopped after its first epoch
+    leaves a backup; the same command then starts at the second epoch from exactly the weights
+    the first epoch ended with, saves the model and deletes the backup."""
+    flags = _files(tmp_path, "tagger") + ["--model", str(tmp_path / "m.keras"),
+                                          "--backup-dir", str(tmp_path / "backup")]
+
+    def reports(interrupt):
+        done = subprocess.run([sys.executable, "-c", RESUMABLE.format(interrupt=interrupt,
+                                                                      flags=flags)],
+                              capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert done.returncode == (1 if interrupt else 0), done.stderr[-3000:]
+        return [json.loads(line[7:]) for line in done.stdout.splitlines()
+                if line.startswith("RESULT ")]
+
+    (first,) = reports(interrupt=True)
+    assert first["epoch"] == 0 and (tmp_path / "backup").is_dir()
+    assert not (tmp_path / "m.keras").exists()
+    (resumed,) = reports(interrupt=False)  # the tiny preset has 2 epochs: only the second runs
+    assert resumed["epoch"] == 1
+    for a, b in zip(first["end"], resumed["start"], strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert (tmp_path / "m.keras").exists() and not (tmp_path / "backup").exists()
