@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -84,22 +83,14 @@ def child(args):
     print("RESULT " + json.dumps(measure(args.task, args.tokens)), flush=True)
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run_setting(backend, task, devices, processes, tokens):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     command = [sys.executable, __file__, "--child", "--task", task, "--devices", str(devices),
                "--tokens", str(tokens)]
     if processes > 1:
-        workers = ",".join(f"localhost:{p}" for p in _free_ports(processes))
+        from tasks import distribution
+
+        workers = ",".join(distribution.local_workers(processes))
         commands = [command + ["--workers", workers, "--worker-index", str(i)]
                     for i in range(processes)]
     else:
@@ -129,6 +120,9 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child(args)
+    from tasks import cli
+
+    cli.quiet_tensorflow()  # this process imports TF too (for free ports): no start-up lines
     for backend in args.backends.split(","):
         print(f"\n### {backend} backend: training tokens/s (efficiency per device)\n")
         print("| task | " + " | ".join(label for label, _, _ in SETTINGS) + " |")

@@ -45,6 +45,7 @@ and logs in a `-worker<i>` folder beside the chief's (tasks/cli.py).
 import contextlib
 import json
 import os
+import socket
 
 import keras
 import tensorflow as tf
@@ -104,6 +105,19 @@ def worker_folder(path):
     if is_chief():
         return path
     return f"{os.path.normpath(path)}-worker{_CONFIGURED['worker_index']}"
+
+
+def local_workers(n):
+    """`n` addresses "localhost:PORT" on ports free right now: `workers` for a trial of several
+    processes on one machine (tests, benchmarks)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [f"localhost:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def check_batch_size(batch_size, name="batch_size"):

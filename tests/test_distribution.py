@@ -6,7 +6,6 @@ code with `--devices 1` (or in this process)."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -164,16 +163,6 @@ print("RESULT", json.dumps({{"f1": results["f1"], "accuracy": results["accuracy"
 """
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_worker_processes_train_the_tagger_to_the_same_weights(tmp_path):
     """Two processes on localhost (JAX: jax.distributed with gloo CPU collectives; TF:
     MultiWorkerMirroredStrategy from TF_CONFIG) train the tagger's tiny preset together: both
@@ -182,7 +171,7 @@ def test_two_worker_processes_train_the_tagger_to_the_same_weights(tmp_path):
     model = tmp_path / "m.keras"
     flags = _files(tmp_path, "tagger") + ["--model", str(model), "--backup-dir",
                                           str(tmp_path / "backup")]
-    workers = ",".join(f"localhost:{port}" for port in _free_ports(2))
+    workers = ",".join(distribution.local_workers(2))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     logs = [tmp_path / f"worker{index}.log" for index in (0, 1)]  # files: a full pipe
     runs = []                                                      # would stall a worker
