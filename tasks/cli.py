@@ -200,7 +200,7 @@ def export(model, args, **options):
     from tasks import export as export_lib
 
     path = export_lib.export(model, args.out, **options)
-    default, *others = export_lib.ENDPOINTS[model.serving]
+    default, *others = export_lib.endpoints(model)
     print(f"exported a SavedModel with endpoints {default} (the default)"
           f"{''.join(', ' + name for name in others)}: {path}")
     return path

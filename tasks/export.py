@@ -14,11 +14,19 @@ What each task model serves is named by its `serving` attribute:
     "language_model"  generate(texts) -> each prompt and its greedy continuation (default);
                       sample(texts, seed, temperature) -> seeded sampling, the same text
                       as `model.generate(texts, sampler="random", seed=...)`;
-                      score(texts) -> {"perplexity", "token_log_probs", "num_tokens"}
+                      score(texts) -> {"perplexity", "token_log_probs", "tokens",
+                      "num_tokens"}: each scored token (the last one [EOS]) and its
+                      log-probability given the text before it
     "tagger"          tag(sentences) -> {"tags": string[batch, T], "lengths"} (default);
                       tag_tokens(tokens: string[batch, T]) the same, pre-tokenized
-    "classifier"      serve(texts) -> {"label": string[batch], "probabilities"} (default)
-    "translator"      translate(texts) greedy (default); translate_beam(texts) beam search
+    "classifier"      serve(texts) -> {"label": string[batch], "probabilities", "labels"
+                      (the label of each column of the probabilities)} (default);
+                      attention(texts) -> {"tokens", "weights"}: how much each token counts
+                      (models with pooling="attention" only)
+    "translator"      translate(texts) greedy (default); translate_beam(texts) beam search;
+                      attention(texts) -> {"translation", "source_tokens", "target_tokens",
+                      "weights" (batch, T, S)}: the greedy translation and the attention of
+                      each of its tokens over the source (models with attention only)
 
 Every string endpoint pads its batch to a power of two (at least 1) and its length to a power
 of two (at least 8) before the numeric endpoints run, and slices the answers back: a served
@@ -39,15 +47,25 @@ import tensorflow as tf
 from keras import ops
 
 from tasks import decoding
-from tasks.tokenizers import EOS_ID, PAD_ID
+from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 STRINGS = tf.TensorSpec([None], tf.string)
 ENDPOINTS = {  # what each kind serves, the default first
     "language_model": ("generate", "score", "sample"),
     "tagger": ("tag", "tag_tokens"),
-    "classifier": ("serve",),
-    "translator": ("translate", "translate_beam"),
+    "classifier": ("serve", "attention"),
+    "translator": ("translate", "translate_beam", "attention"),
 }
+
+
+def endpoints(model):
+    """The string endpoints `export(model, ...)` writes, the default first."""
+    names = ENDPOINTS[model.serving]
+    has_attention = {"classifier": getattr(model, "pooling", None) == "attention",
+                     "translator": getattr(model, "attention", "none") != "none"}
+    if not has_attention.get(model.serving, True):
+        names = tuple(n for n in names if n != "attention")
+    return names
 
 
 def export(model, path, **options):
@@ -138,6 +156,7 @@ def string_endpoint(archive, name, fn, input_signature):
 
 def _language_model(model, archive, max_length=30, max_input_length=512):
     tokenizer = model.tokenizer
+    vocabulary = tf.constant(tokenizer.vocabulary)
     max_input_length = check_max_input_length(max_input_length)
     ids_spec = tf.TensorSpec((None, None), tf.int32)
 
@@ -180,7 +199,10 @@ def _language_model(model, archive, max_length=30, max_input_length=512):
         logp = numeric_scores(padded[:, :-1], padded[:, 1:])[:batch, :width]
         n = tf.cast(ragged.row_lengths() - 1, tf.int32)
         perplexity = tf.exp(-tf.reduce_sum(logp, 1) / tf.cast(n, tf.float32))
-        return {"perplexity": perplexity, "token_log_probs": logp, "num_tokens": n}
+        targets = padded[:batch, 1 : width + 1]
+        tokens = tf.where(tf.equal(targets, PAD_ID), "", tf.gather(vocabulary, targets))
+        return {"perplexity": perplexity, "token_log_probs": logp, "tokens": tokens,
+                "num_tokens": n}
 
     def continuations(texts, run):
         """Prompts padded to their longest + `max_length`, continued by `run`, detokenized up
@@ -266,9 +288,27 @@ def _classifier(model, archive):
     def serve(texts):
         p = numeric(pad_to_buckets(pre(texts)["token_ids"], PAD_ID))[: tf.size(texts)]
         return {"label": tf.gather(names, tf.argmax(p, axis=-1, output_type=tf.int32)),
-                "probabilities": p}
+                "probabilities": p,
+                "labels": tf.tile(names[None], [tf.shape(p)[0], 1])}  # what each column is
 
     default = string_endpoint(archive, "serve", serve, [STRINGS])
+    if "attention" in endpoints(model):
+        def token_weights(token_ids):
+            mask = ops.not_equal(token_ids, PAD_ID)
+            return model.encode({"token_ids": token_ids, "padding_mask": mask})[1]
+
+        numeric_weights = numeric_endpoint(archive, "attention_weights", token_weights,
+                                           [tf.TensorSpec((None, None), tf.int32)],
+                                           polymorphic_shapes=["(batch, t)"])
+
+        def attention(texts):
+            tokens = pre.tokens(texts).to_tensor("")
+            ids = pre.features(tokens)["token_ids"]
+            weights = numeric_weights(pad_to_buckets(ids, PAD_ID))
+            return {"tokens": tokens,
+                    "weights": weights[: tf.shape(tokens)[0], : tf.shape(tokens)[1]]}
+
+        string_endpoint(archive, "attention", attention, [STRINGS])
     return default
 
 
@@ -291,4 +331,47 @@ def _translator(model, archive):
 
     string_endpoint(archive, "translate_beam", translate_with(beam), [STRINGS])
     default = string_endpoint(archive, "translate", translate_with(greedy), [STRINGS])
+    if "attention" in endpoints(model):
+        _translator_attention(model, archive, greedy)
     return default
+
+
+def _translator_attention(model, archive, greedy):
+    """attention(texts): the greedy translation, teacher-forced through the decoder once more,
+    gives the attention each produced token paid to each source token (the same numbers as
+    during decoding: the same inputs reach every step)."""
+    def weights(source_ids, decoder_ids):
+        features = {"encoder_token_ids": source_ids,
+                    "encoder_padding_mask": ops.not_equal(source_ids, PAD_ID),
+                    "decoder_token_ids": decoder_ids}
+        return model.call_with_attention(features)[1]
+
+    ids_spec = tf.TensorSpec((None, None), tf.int32)
+    numeric = numeric_endpoint(archive, "attention_weights", weights, [ids_spec] * 2,
+                               polymorphic_shapes=["(batch, s)", "(batch, t)"])
+    source_vocabulary = tf.constant(model.source_tokenizer.vocabulary)
+    target_vocabulary = tf.constant(model.target_tokenizer.vocabulary)
+
+    def attention(texts):
+        batch = tf.size(texts)
+        source = model.preprocessor.source_ids(texts).to_tensor(PAD_ID)
+        source = tf.pad(source, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(source)[1])]])
+        width = tf.shape(source)[1]
+        source = pad_to_buckets(source, PAD_ID)
+        target = greedy(source)  # each row: its tokens, [EOS], then padding
+        decoder = tf.concat([tf.fill([tf.shape(target)[0], 1], BOS_ID), target[:, :-1]], 1)
+        # Each row's tokens up to its first [EOS] (all of them if it has none); the steps
+        # after the longest row's are cut.
+        ended = tf.cumsum(tf.cast(tf.equal(target, EOS_ID), tf.int32), axis=1, exclusive=True)
+        shown = tf.equal(ended, 0)[:batch]
+        steps = tf.reduce_max(tf.reduce_sum(tf.cast(shown, tf.int32), axis=1))
+        weights = numeric(source, decoder)[:batch, :steps, :width]
+        target, shown, source = target[:batch, :steps], shown[:, :steps], source[:batch, :width]
+        return {
+            "translation": model.target_tokenizer.detokenize(tf.ragged.boolean_mask(target, shown)),
+            "source_tokens": tf.where(tf.equal(source, PAD_ID), "",
+                                      tf.gather(source_vocabulary, source)),
+            "target_tokens": tf.where(shown, tf.gather(target_vocabulary, target), ""),
+            "weights": weights * tf.cast(shown, weights.dtype)[:, :, None]}
+
+    string_endpoint(archive, "attention", attention, [STRINGS])

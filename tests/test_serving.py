@@ -13,6 +13,7 @@ CALLS = {  # how a server calls each endpoint, `texts` a tf string tensor
     "tag_tokens": "m.tag_tokens(tf.reshape(texts, [-1, 1]))",
     "translate": "m.translate(texts)",
     "translate_beam": "m.translate_beam(texts)",
+    "attention": "m.attention(texts)",
     "generate": "m.generate(texts)",
     "score": "m.score(texts)",
     "sample": "m.sample(texts, 3, 1.0)",
@@ -24,7 +25,7 @@ def exported(request, tmp_path_factory):
     model = TASKS[request.param]()[0]
     path = str(tmp_path_factory.mktemp("served") / request.param)
     options = {"max_length": 4} if request.param == "language_model" else {}
-    return export.export(model, path, **options), export.ENDPOINTS[model.serving]
+    return export.export(model, path, **options), export.endpoints(model)
 
 
 def test_empty_batches_and_a_bounded_number_of_compiled_programs(exported):
