@@ -14,7 +14,7 @@ import inspect
 import keras
 from keras import ops
 
-from kerasrnn import _fused
+from kerasrnn import _fused, _parallel
 
 register = keras.saving.register_keras_serializable(package="kerasrnn")
 
@@ -186,6 +186,37 @@ class _BaseCell(keras.layers.Layer):
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }
+
+
+class _ParallelCell(_BaseCell):
+    """Base of the cells that run a whole sequence without a recurrent matmul (minGRU, minLSTM,
+    QRNN: gates from the input alone; IndRNN: an element-wise recurrence). Inside
+    `kerasrnn.RNN` they run on `fused_sequence` (an associative scan, `kerasrnn._parallel`),
+    differentiated by autodiff; step by step anywhere else. The `recurrent_*` options of the
+    other cells exist only where the cell has a recurrent weight (`recurrent_options`)."""
+
+    recurrent_options = ()  # which of RECURRENT the cell takes
+    RECURRENT = ("recurrent_initializer", "recurrent_regularizer", "recurrent_constraint",
+                 "recurrent_dropout")
+
+    def __init__(self, units, **kwargs):
+        for name in self.RECURRENT:
+            if name not in self.recurrent_options and kwargs.get(name) not in (None, 0, 0.0):
+                raise ValueError(f"{type(self).__name__} has no recurrent matmul, so no "
+                                 f"`{name}`. Received: {name}={kwargs[name]!r}")
+            if name not in self.recurrent_options:
+                kwargs.pop(name, None)
+        super().__init__(units, **kwargs)
+
+    def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
+        return _parallel.Spec(mask, zero_output, sequences, rec_mask)
+
+    def get_config(self):
+        config = super().get_config()
+        for name in self.RECURRENT:
+            if name not in self.recurrent_options:
+                config.pop(name)
+        return config
 
 
 def _value(variable):

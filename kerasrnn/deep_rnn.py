@@ -1,4 +1,5 @@
-"""`SimpleRNN`, `LSTM`, `GRU`: one call for a (deep, bidirectional, residual) recurrent stack.
+"""`SimpleRNN`, `LSTM`, `GRU` (and the parallel `MinGRU`, `MinLSTM`, `QRNN`, `IndRNN`): one call
+for a (deep, bidirectional, residual) recurrent stack.
 
 In the spirit of `torch.nn.LSTM(num_layers, bidirectional, dropout)`, with Keras' argument
 names and `return_sequences` / `return_state` semantics. With `num_layers=1` the layer has
@@ -10,7 +11,11 @@ from keras import ops
 
 from kerasrnn.bidirectional import Bidirectional
 from kerasrnn.gru_cell import GRUCell
+from kerasrnn.ind_rnn_cell import IndRNNCell
 from kerasrnn.lstm_cell import LSTMCell
+from kerasrnn.min_gru_cell import MinGRUCell
+from kerasrnn.min_lstm_cell import MinLSTMCell
+from kerasrnn.qrnn_cell import QRNNCell
 from kerasrnn.rnn import RNN
 from kerasrnn.simple_rnn_cell import SimpleRNNCell
 
@@ -233,3 +238,39 @@ class GRU(_RecurrentStack):
         extra="recurrent_activation, reset_after, ", name="GRU",
     )
     cell_class = GRUCell
+
+
+@_register
+class MinGRU(_RecurrentStack):
+    __doc__ = _STACK_DOC.format(
+        title="A stack of minGRU layers (`MinGRUCell`: parallel over time).", cell="MinGRUCell",
+        extra="", name="MinGRU",
+    )
+    cell_class = MinGRUCell
+
+
+@_register
+class MinLSTM(_RecurrentStack):
+    __doc__ = _STACK_DOC.format(
+        title="A stack of minLSTM layers (`MinLSTMCell`: parallel over time).",
+        cell="MinLSTMCell", extra="unit_forget_bias, ", name="MinLSTM",
+    )
+    cell_class = MinLSTMCell
+
+
+@_register
+class QRNN(_RecurrentStack):
+    __doc__ = _STACK_DOC.format(
+        title="A stack of quasi-recurrent layers (`QRNNCell`: parallel over time).",
+        cell="QRNNCell", extra="window, ", name="QRNN",
+    )
+    cell_class = QRNNCell
+
+
+@_register
+class IndRNN(_RecurrentStack):
+    __doc__ = _STACK_DOC.format(
+        title="A stack of IndRNN layers (`IndRNNCell`), the paper's deep, residual setting.",
+        cell="IndRNNCell", extra="recurrent_max_abs, ", name="IndRNN",
+    )
+    cell_class = IndRNNCell
