@@ -33,7 +33,7 @@ import functools
 import keras
 from keras import ops
 
-from kerasrnn import _scan
+from kerasrnn import _fused, _scan
 
 METHODS = ("auto", "sequential", "associative")
 
@@ -104,6 +104,54 @@ def linear_recurrence(a, b, h0, mask=None, method="auto"):
         a = ops.where(real, a, ops.ones_like(a))
         b = ops.where(real, b, ops.zeros_like(b))
     return _RUN[_auto() if method == "auto" else method](a, b, h0)
+
+
+def elementwise_recurrence(p, u, h0, activation, mask=None):
+    """IndRNN's recurrence over a whole sequence: every h_t = act(p_t + u ⊙ h_{t-1}), with
+    h_{-1} = `h0` (B, H), `u` (H,) or (B, H), `activation` a name in `_fused.FUNCTIONS`; at a
+    masked step h_t = h_{t-1}. Not associative (act is not linear), so a loop, with a
+    hand-written gradient (its own reverse loop: autodiff of a TensorFlow loop does not
+    XLA-compile): with g_t = dL/dh_t in total, da_t = g_t act'(h_t), g_{t-1} += u ⊙ da_t,
+    dp_t = da_t, du = Σ_t da_t ⊙ h_{t-1}."""
+    act, dact = _fused.FUNCTIONS[activation], _fused.DERIVATIVES[activation]
+    unroll = 1 if keras.backend.backend() == "jax" else 8
+
+    @ops.custom_gradient
+    def run(p, u, h0, *mask):
+        p, u, h0 = (ops.stop_gradient(t) for t in (p, u, h0))
+        m = mask[0] if mask else None
+
+        def step(carry, xs):
+            h = act(xs[0] + u * carry[0])
+            if m is not None:
+                h = ops.where(xs[1] > 0.5, h, carry[0])
+            return (h,), (h,)
+
+        _, (h,) = _scan.scan(step, (h0,), (p,) if m is None else (p, m), n_ys=1,
+                             unroll=unroll)
+
+        def grad(*upstream, **kwargs):
+            def back(carry, xs):
+                total = xs[0] + carry[0]
+                da = total * dact(xs[1])
+                if m is None:
+                    return (da * u,), (da,)
+                real = xs[2] > 0.5
+                da = ops.where(real, da, ops.zeros_like(da))
+                return (ops.where(real, da * u, total),), (da,)
+
+            xs = (upstream[0], h) + ((m,) if m is not None else ())
+            (dh0,), (da,) = _scan.scan(back, (ops.zeros_like(h0),), xs, n_ys=1, reverse=True,
+                                       unroll=unroll)
+            h_prev = ops.concatenate([h0[None], h[:-1]], axis=0)
+            du = ops.sum(da * h_prev, axis=0)
+            if len(u.shape) == 1:
+                du = ops.sum(du, axis=0)
+            return (da, du, dh0) + tuple(ops.zeros_like(t) for t in mask)
+
+        return h, grad
+
+    return run(p, u, h0, *([] if mask is None else [mask]))
 
 
 def last_real(x, before, mask):

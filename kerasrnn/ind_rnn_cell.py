@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from kerasrnn import _scan
-from kerasrnn._cell_base import _ParallelCell, register
+from kerasrnn import _fused, _parallel
+from kerasrnn._cell_base import _activation_name, _ParallelCell, _value, register
 
 
 @register
@@ -33,7 +33,9 @@ class IndRNNCell(_ParallelCell):
     starts u uniform in [0, 1].
 
     Inside `kerasrnn.RNN` the input projection x W + b runs as one matmul over all steps; only
-    the element-wise recurrence loops over time (autodiff differentiates it). At a padded step
+    the element-wise recurrence loops over time, with a hand-written gradient
+    (`kerasrnn._parallel.elementwise_recurrence`; activations tanh, sigmoid, relu, linear,
+    any other on the generic loop). At a padded step
     the state is kept and the output repeats the previous one.
 
     `kernel` is (F, units), `recurrent_kernel` (units,), `bias` (units,).
@@ -99,21 +101,17 @@ class IndRNNCell(_ParallelCell):
         x, h_rec = self._masked_step_inputs(inputs, h_prev, training)
         return {"hidden": self.activation(self._project(x) + self.recurrent_kernel * h_rec)}
 
+    def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
+        if _activation_name(self.activation) not in _fused.FUNCTIONS:
+            return None  # no hand-written derivative: the generic loop (autodiff) runs it
+        return super().fused_spec(mask, rec_mask, zero_output, unroll, training, sequences)
+
     def fused_sequence(self, x, states, spec):
-        u = self.recurrent_kernel if spec.rec_mask is None else (
-            self.recurrent_kernel * spec.rec_mask)
-        m = spec.mask
-
-        def step(carry, xs):
-            h_prev = carry[0]
-            h = self.activation(xs[0] + u * h_prev)
-            if m is not None:
-                h = ops.where(xs[1] > 0.5, h, h_prev)
-            return (h,), (h,)
-
-        xs = (self._project(x),) if m is None else (self._project(x), m)
-        (h_last,), (h,) = _scan.scan(step, (states[0],), xs, n_ys=1, unroll=4)
-        return spec.finish(h, repeated=True), [h_last]
+        u = _value(self.recurrent_kernel)  # a tensor: TF would see a variable as captured
+        u = u if spec.rec_mask is None else u * spec.rec_mask
+        h = _parallel.elementwise_recurrence(self._project(x), u, states[0],
+                                             _activation_name(self.activation), spec.mask)
+        return spec.finish(h, repeated=True), [h[-1]]
 
     def get_config(self):
         config = {**super().get_config(), "recurrent_max_abs": self.recurrent_max_abs}

@@ -69,6 +69,9 @@ def parser(task, doc, commands, presets, default_preset):
     p.add_argument("--out", default=out, help=f"export: the SavedModel folder (default: {out})")
     p.add_argument("--backup-dir", help="train: checkpoints to resume an interrupted run")
     p.add_argument("--tensorboard", help="train: a TensorBoard log folder")
+    from tasks.cells import CELLS
+
+    p.add_argument("--cell", choices=sorted(CELLS), help="override the preset's recurrent cell")
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
     p.add_argument("--seed", type=int, help="override the preset's seed")
     p.add_argument("--devices", type=int, default=1,
@@ -107,10 +110,12 @@ def keras_verbosity(args):
 
 
 def config(args, presets, **overrides):
-    """The preset `args.preset` with `--epochs`, `--seed`, the task's own `overrides` (those
-    not None) and then `--set FIELD=VALUE` applied."""
+    """The preset `args.preset` with `--cell`, `--epochs`, `--seed`, the task's own
+    `overrides` (those not None) and then `--set FIELD=VALUE` applied."""
     chosen = presets[args.preset]
-    given = {"epochs": args.epochs, "seed": args.seed, **overrides}
+    given = {"cell": args.cell, "epochs": args.epochs, "seed": args.seed, **overrides}
+    if not hasattr(chosen, "cell"):
+        given.pop("cell")
     chosen = dataclasses.replace(chosen, **{k: v for k, v in given.items() if v is not None})
     chosen = with_overrides(chosen, args.set)
     if hasattr(chosen, "batch_size"):

@@ -85,7 +85,18 @@ def test_carried_state_equals_running_each_row_whole(trained):
 
 
 def test_cached_generation_equals_rerunning_the_prefix(trained):
-    model = trained[0]
+    check_cached_generation(trained[0])
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm", "qrnn", "indrnn"])
+def test_cached_generation_with_the_parallel_cells(cell):
+    """Trained whole-sequence (the associative-scan path), generated step by step with the
+    states as the cache (a QRNN's window of earlier inputs included): the same logits."""
+    config = dataclasses.replace(TINY, cell=cell, num_layers=2, epochs=2)
+    check_cached_generation(lm.train(config, corpus(60, 0), corpus(10, 1), verbose=0)[0])
+
+
+def check_cached_generation(model):
     prompt = model.encode(["the cat"])[0]
     ids, state = list(prompt), model.initial_state(1)
     for token in prompt[:-1]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import assert_close, gradients, weighted_sum_loss
 from test_equal_keras import randomize
+from test_task_contract import TASKS
 
 import kerasrnn
 from kerasrnn import _parallel
@@ -295,3 +296,26 @@ def test_indrnn_constraint_and_bad_arguments(rng):
     ]:
         with pytest.raises(ValueError, match=message):
             make_bad()
+
+
+@pytest.mark.parametrize("cell", ["mingru", "qrnn"])
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_every_task_trains_saves_and_reloads_with_a_parallel_cell(task, cell, tmp_path):
+    """`cell` in every task's Config (the scripts' --cell): a training epoch, then the .keras
+    file predicts the same."""
+    model, x, y = TASKS[task](cell=cell)
+    model.fit(x, y, epochs=1, verbose=0) if y is not None else model.fit(x, epochs=1, verbose=0)
+    assert model.get_config()["cell"] == cell
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    inputs = [s for s, _ in x] if task == "translator" else x
+    if task == "language_model":
+        assert loaded.generate(inputs[:2], max_length=4) == model.generate(inputs[:2], max_length=4)
+    elif task == "translator":
+        assert loaded.translate(inputs) == model.translate(inputs)
+    elif task == "tagger":
+        assert loaded.predict(inputs, verbose=0) == model.predict(inputs, verbose=0)
+    else:
+        assert_close(loaded.predict(inputs, verbose=0)["probabilities"],
+                     model.predict(inputs, verbose=0)["probabilities"], 1e-6, task)

@@ -25,29 +25,30 @@ PAIRS = [("a b c", "C B A"), ("d e", "E D"), ("f", "F"), ("a d f g h", "H G F D 
 LINES = ["the cat sat on the mat", "a dog ran", "my bird sat on the mat now", "the dog"]
 
 
-def tagger():
-    config = dataclasses.replace(tg.PRESETS["tiny"], scheme="ner", tag_format="bio")
+def tagger(cell="lstm"):
+    config = dataclasses.replace(tg.PRESETS["tiny"], scheme="ner", tag_format="bio", cell=cell)
     pre = tg.make_preprocessor(SENTENCES, config)
     return tg.build_model(config, pre, sorted({t for s in TAGS for t in s})), SENTENCES, TAGS
 
 
-def sentiment():
-    config = st.PRESETS["tiny"]
+def sentiment(cell="lstm"):
+    config = dataclasses.replace(st.PRESETS["tiny"], cell=cell)
     return st.build_model(config, st.make_preprocessor(TEXTS, config), ["negative", "positive"]), \
         TEXTS, LABELS
 
 
-def char_classifier():
+def char_classifier(cell="lstm"):
     pre = cc.CharPreprocessor.learn(TEXTS)
-    return training.build_model(cc.PRESETS["tiny"], pre, ["negative", "positive"]), TEXTS, LABELS
+    config = dataclasses.replace(cc.PRESETS["tiny"], cell=cell)
+    return training.build_model(config, pre, ["negative", "positive"]), TEXTS, LABELS
 
 
-def translator():
-    return tr.build_model(tr.PRESETS["tiny"], PAIRS), PAIRS, None
+def translator(cell="lstm"):
+    return tr.build_model(dataclasses.replace(tr.PRESETS["tiny"], cell=cell), PAIRS), PAIRS, None
 
 
-def language_model():
-    config = dataclasses.replace(lm.PRESETS["tiny"], batching="sentences")
+def language_model(cell="lstm"):
+    config = dataclasses.replace(lm.PRESETS["tiny"], batching="sentences", cell=cell)
     return lm.build_model(config, lm.make_tokenizer(LINES)), LINES, None
 
 

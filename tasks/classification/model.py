@@ -5,7 +5,7 @@ import keras
 import numpy as np
 from keras import ops
 
-import kerasrnn
+from tasks.cells import check_cell, stack_class
 from tasks.task import Task, as_list, text_list
 from tasks.tokenizers import UNK_ID
 
@@ -31,7 +31,8 @@ class TextClassifier(Task):
         preprocessor: a `TokenPreprocessor` (strings -> `{"token_ids", "padding_mask"}`;
             e.g. a `SentimentPreprocessor` of words), or its config.
         labels: class names; class i is output i.
-        cell: "lstm" or "gru". embed_dim, units, num_layers: sizes (units per direction).
+        cell: a name in `tasks.cells.CELLS` ("lstm", "gru", "mingru", ...).
+        embed_dim, units, num_layers: sizes (units per direction).
         pooling: one of "last", "max", "mean", "attention".
         embedding_dropout: dropout on the token vectors; dropout: between recurrent layers and
             before the classifier.
@@ -54,8 +55,7 @@ class TextClassifier(Task):
         super().__init__(preprocessor, **kwargs)
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: pooling={pooling!r}")
-        if cell not in ("lstm", "gru"):
-            raise ValueError(f"`cell` must be 'lstm' or 'gru'. Received: cell={cell!r}")
+        check_cell(cell)
         if len(labels) < 2 or len(set(labels)) != len(labels):
             raise ValueError(f"`labels` must be at least two distinct names. Received: {labels}")
         self.labels = [str(label) for label in labels]
@@ -65,8 +65,7 @@ class TextClassifier(Task):
         self.embedding = keras.layers.Embedding(len(self.preprocessor.vocabulary), embed_dim,
                                                 name="embedding")
         self.embedding_dropout_layer = keras.layers.Dropout(embedding_dropout, seed=seed)
-        rnn_class = kerasrnn.LSTM if cell == "lstm" else kerasrnn.GRU
-        self.rnn = rnn_class(units, num_layers=num_layers, bidirectional=True,
+        self.rnn = stack_class(cell)(units, num_layers=num_layers, bidirectional=True,
                              inter_layer_dropout=dropout, return_sequences=pooling != "last",
                              seed=seed, name="rnn")
         if pooling == "attention":

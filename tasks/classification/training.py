@@ -23,7 +23,7 @@ from tasks.task import model_arguments
 class Config:
     """A classifier's arguments (by their names; see `TextClassifier`) and its training."""
 
-    cell: str = "lstm"  # "lstm" or "gru"
+    cell: str = "lstm"  # a name in tasks.cells.CELLS: lstm, gru, mingru, minlstm, qrnn, ...
     embed_dim: int = 300
     units: int = 150  # per direction
     num_layers: int = 1

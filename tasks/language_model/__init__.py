@@ -9,7 +9,8 @@ every step feeds one token. Export: `tasks.export`. Baselines: `tasks.language_m
 The commands: `python -m tasks.language_model --help` (`script.py`).
 """
 
-from tasks.language_model.model import CELLS, BitsPerCharacter, RNNLanguageModel
+from tasks.cells import CELLS
+from tasks.language_model.model import BitsPerCharacter, RNNLanguageModel
 from tasks.language_model.preprocessor import LanguageModelPreprocessor
 from tasks.language_model.recipe import (
     PRESETS,

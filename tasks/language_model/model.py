@@ -10,11 +10,10 @@ from keras import ops
 
 import kerasrnn
 from tasks import decoding
+from tasks.cells import cell_class, cell_options, check_cell
 from tasks.language_model.preprocessor import LanguageModelPreprocessor, pad
 from tasks.task import Task, as_list, replica_context, text_list
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID, TextTokenizer
-
-CELLS = {"lstm": kerasrnn.LSTMCell, "gru": kerasrnn.GRUCell, "simple_rnn": kerasrnn.SimpleRNNCell}
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -38,7 +37,7 @@ class RNNLanguageModel(Task):
     Args:
         preprocessor: a `LanguageModelPreprocessor` (or its config, or just the
             `TextTokenizer` it wraps); its vocabulary is the model's.
-        cell: "lstm", "gru" or "simple_rnn".
+        cell: a name in `tasks.cells.CELLS` ("lstm", "gru", "simple_rnn", "mingru", ...).
         embed_dim, units, num_layers: sizes.
         tie_embeddings: the output layer reuses the embedding matrix (Press & Wolf 2017); when
             `units != embed_dim` a linear projection maps the last layer to `embed_dim` first.
@@ -72,8 +71,7 @@ class RNNLanguageModel(Task):
         if isinstance(preprocessor, TextTokenizer):
             preprocessor = LanguageModelPreprocessor(preprocessor)
         super().__init__(preprocessor, **kwargs)
-        if cell not in CELLS:
-            raise ValueError(f"`cell` must be one of {sorted(CELLS)}. Received: cell={cell!r}")
+        check_cell(cell)
         for name, value in (("embed_dim", embed_dim), ("units", units),
                             ("num_layers", num_layers)):
             if not isinstance(value, int) or value < 1:
@@ -100,8 +98,9 @@ class RNNLanguageModel(Task):
             "bias_initializer": init()}
         self.rnns = [
             kerasrnn.RNN(
-                CELLS[cell](units, recurrent_dropout=recurrent_dropout,
-                            seed=None if seed is None else seed + i, **cell_init),
+                cell_class(cell)(units, recurrent_dropout=recurrent_dropout,
+                                 seed=None if seed is None else seed + i,
+                                 **cell_options(cell, **cell_init)),
                 return_sequences=True, return_state=True, name=f"rnn_{i}",
             )
             for i in range(num_layers)

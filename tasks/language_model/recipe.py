@@ -19,7 +19,7 @@ class Config:
     """Everything a run needs: the model's arguments (by their names) and training."""
 
     level: str = "word"  # "word" or "char"
-    cell: str = "lstm"  # "lstm", "gru" or "simple_rnn"
+    cell: str = "lstm"  # a name in tasks.cells.CELLS: lstm, gru, simple_rnn, mingru, qrnn, ...
     embed_dim: int = 200
     units: int = 200
     num_layers: int = 2

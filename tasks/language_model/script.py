@@ -11,7 +11,6 @@
 
 from tasks import cli
 from tasks.language_model import recipe
-from tasks.language_model.model import CELLS
 
 COMMANDS = ("train", "evaluate", "generate", "export", "compare")
 
@@ -19,7 +18,6 @@ COMMANDS = ("train", "evaluate", "generate", "export", "compare")
 def main(argv=None):
     parser = cli.parser("language_model", __doc__, COMMANDS, recipe.PRESETS, "default")
     parser.add_argument("--level", choices=["word", "char"], help="override the preset's level")
-    parser.add_argument("--cell", choices=sorted(CELLS), help="override the preset's cell")
     parser.add_argument("--sampler", default="greedy",
                         choices=["greedy", "random", "top_k", "top_p", "beam"])
     parser.add_argument("--max-length", type=int, default=30, help="tokens to generate")
@@ -43,7 +41,7 @@ def main(argv=None):
         return rows
 
     if args.command == "train":
-        config = cli.config(args, recipe.PRESETS, level=args.level, cell=args.cell)
+        config = cli.config(args, recipe.PRESETS, level=args.level)
         cli.check_model_path(args.model)
         cli.banner("language model", config)
         train_lines, dev_lines = recipe.load_corpus(args.data, args.data_dir)

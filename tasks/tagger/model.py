@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-import kerasrnn
+from tasks.cells import stack_class
 from tasks.tagger.crf import CRF
 from tasks.tagger.preprocessor import CASES
 from tasks.task import Task, as_list, global_mean, is_text, masked_cross_entropy, with_layer_losses
@@ -15,7 +15,8 @@ from tasks.tokenizers import PAD_ID, UNK_ID
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class Tagger(Task):
-    """Bidirectional kerasrnn LSTM tagger with character features and a softmax or CRF head.
+    """Bidirectional kerasrnn LSTM (or any cell's) tagger with character features and a
+    softmax or CRF head.
 
     At a padded position (`padding_mask` False) the recurrent layers keep their states, the
     potentials are unused, the loss and metrics give it no weight and the decoded tag is 0.
@@ -25,6 +26,8 @@ class Tagger(Task):
         tags: the tag names; tag i is output i.
         head: "softmax" (independent per-token decisions) or "crf" (a transition-aware
             sequence decision, trained by the CRF negative log-likelihood).
+        cell: the recurrent cell of the word and character layers, a name in
+            `tasks.cells.CELLS` ("lstm", "gru", "mingru", ...).
         embed_dim, char_dim, char_units, units, num_layers: sizes (char_dim 0: no characters).
         dropout: on the word representation and between and after the recurrent layers.
         word_dropout: training words replaced by [UNK] with this probability.
@@ -39,14 +42,15 @@ class Tagger(Task):
         [['B-PER', 'O', 'O', 'B-LOC']]
     """
 
-    def __init__(self, preprocessor, tags, head="softmax", embed_dim=100, char_dim=30,
-                 char_units=50, units=200, num_layers=2, dropout=0.5, word_dropout=0.0,
-                 seed=None, **kwargs):
+    def __init__(self, preprocessor, tags, head="softmax", cell="lstm", embed_dim=100,
+                 char_dim=30, char_units=50, units=200, num_layers=2, dropout=0.5,
+                 word_dropout=0.0, seed=None, **kwargs):
         super().__init__(preprocessor, **kwargs)
         if head not in ("softmax", "crf"):
             raise ValueError(f"`head` must be 'softmax' or 'crf'. Received: head={head!r}")
+        stack = stack_class(cell)
         preprocessor = self.preprocessor
-        self.tags, self.head = list(tags), head
+        self.tags, self.head, self.cell = list(tags), head, cell
         self.embed_dim, self.char_dim, self.char_units = embed_dim, char_dim, char_units
         self.units, self.num_layers = units, num_layers
         self.dropout, self.word_dropout, self.seed = dropout, word_dropout, seed
@@ -56,10 +60,10 @@ class Tagger(Task):
         if char_dim:
             self.char_embedding = keras.layers.Embedding(len(preprocessor.chars), char_dim,
                                                          name="char_embedding")
-            self.char_rnn = kerasrnn.LSTM(char_units, bidirectional=True, name="char_rnn")
-        self.rnn = kerasrnn.LSTM(units, num_layers=num_layers, bidirectional=True,
-                                 inter_layer_dropout=dropout, return_sequences=True,
-                                 seed=seed, name="rnn")
+            self.char_rnn = stack(char_units, bidirectional=True, name="char_rnn")
+        self.rnn = stack(units, num_layers=num_layers, bidirectional=True,
+                         inter_layer_dropout=dropout, return_sequences=True, seed=seed,
+                         name="rnn")
         self.dropout_layer = keras.layers.Dropout(dropout, seed=seed)
         self.potentials = keras.layers.Dense(len(self.tags), name="potentials")
         self.crf = CRF(len(self.tags), name="crf") if head == "crf" else None

@@ -19,6 +19,7 @@ class Config:
     tag_column: str = "upos"  # pos: "upos" or "xpos"
     tag_format: str = "bio"  # ner: tags converted from the file's IOB1 to "bio" or "iobes"
     head: str = "softmax"  # "softmax" or "crf"
+    cell: str = "lstm"  # a name in tasks.cells.CELLS: lstm, gru, mingru, minlstm, qrnn, ...
     embed_dim: int = 100
     char_dim: int = 30  # 0: no character features
     char_units: int = 50

@@ -6,6 +6,7 @@ from keras import ops
 
 import kerasrnn
 from tasks import decoding
+from tasks.cells import cell_class, check_cell, stack_class
 from tasks.task import Task, masked_cross_entropy, text_list, with_layer_losses
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
@@ -26,7 +27,8 @@ class Translator(Task):
 
     Args:
         preprocessor: a `TranslationPreprocessor` (both tokenizers and `max_source_length`).
-        cell: "lstm" or "gru". embed_dim, units (encoder, per direction; the decoder has
+        cell: a name in `tasks.cells.CELLS` ("lstm", "gru", "mingru", ...).
+        embed_dim, units (encoder, per direction; the decoder has
             2 x units), num_layers (each side).
         attention: one of "bahdanau", "dot", "general", "none".
         dropout: on embeddings, between encoder layers and before the output layer.
@@ -56,8 +58,7 @@ class Translator(Task):
         if attention not in ATTENTIONS:
             raise ValueError(f"`attention` must be one of {ATTENTIONS}. Received: "
                              f"attention={attention!r}")
-        if cell not in ("lstm", "gru"):
-            raise ValueError(f"`cell` must be 'lstm' or 'gru'. Received: cell={cell!r}")
+        check_cell(cell)
         self.cell, self.embed_dim, self.units, self.num_layers = cell, embed_dim, units, num_layers
         self.attention, self.dropout, self.label_smoothing = attention, dropout, label_smoothing
         self.max_length_factor, self.max_length_offset = max_length_factor, max_length_offset
@@ -69,16 +70,23 @@ class Translator(Task):
             self.source_tokenizer.vocabulary_size, embed_dim, name="source_embedding")
         self.target_embedding = keras.layers.Embedding(
             self.target_tokenizer.vocabulary_size, embed_dim, name="target_embedding")
-        stack = kerasrnn.LSTM if cell == "lstm" else kerasrnn.GRU
-        self.encoder = stack(units, num_layers=num_layers, bidirectional=True,
-                             inter_layer_dropout=dropout, return_sequences=True,
-                             return_state=True, seed=seed, name="encoder")
-        cell_class = kerasrnn.LSTMCell if cell == "lstm" else kerasrnn.GRUCell
-        self.decoder_cells = [cell_class(width, name=f"decoder_{i}") for i in range(num_layers)]
-        self.state_kinds = 2 if cell == "lstm" else 1  # (h, c) or (h,)
+        self.encoder = stack_class(cell)(units, num_layers=num_layers, bidirectional=True,
+                                         inter_layer_dropout=dropout, return_sequences=True,
+                                         return_state=True, seed=seed, name="encoder")
+        self.decoder_cells = [cell_class(cell)(width, name=f"decoder_{i}")
+                              for i in range(num_layers)]
+        # The decoder's states per layer: (h, c) for an LSTM, (c, window) for a QRNN, (h,)
+        # for the others. The states of the decoder's width start from the encoder's final
+        # ones through a bridge each (the first with tanh); any other (a QRNN's window of
+        # earlier inputs) starts at zeros.
+        probe = cell_class(cell)(2)
+        probe.build((None, 3))
+        sizes = probe.state_size if isinstance(probe.state_size, list) else [probe.state_size]
+        self.state_kinds = len(sizes)
+        self.bridged = [k for k, size in enumerate(sizes) if size == 2]
         self.bridges = [keras.layers.Dense(num_layers * width, activation="tanh" if k == 0
                                            else None, name=f"bridge_{'hc'[k]}")
-                        for k in range(self.state_kinds)]
+                        for k in self.bridged]
         if attention in ("bahdanau", "general"):
             self.attention_keys = keras.layers.Dense(width, use_bias=False, name="attention_keys")
         if attention == "bahdanau":
@@ -120,12 +128,16 @@ class Translator(Task):
         memory, *states = self.encoder(x, mask=source_mask, training=training)
         k, width = self.state_kinds, 2 * self.units
         last = states[-2 * k:]  # the top layer's forward then backward states
-        start = []
-        for kind, bridge in enumerate(self.bridges):
+        start = {}
+        for kind, bridge in zip(self.bridged, self.bridges):
             both = bridge(ops.concatenate([last[kind], last[k + kind]], axis=-1))
-            start.append([both[:, i * width : (i + 1) * width]
-                          for i in range(self.num_layers)])
-        state = [s for layer in zip(*start) for s in layer]  # per layer: h (, c)
+            start[kind] = [both[:, i * width : (i + 1) * width] for i in range(self.num_layers)]
+        state = []
+        for i, cell in enumerate(self.decoder_cells):  # per layer: h (, c) or (c, window)
+            sizes = cell.state_size if isinstance(cell.state_size, list) else [cell.state_size]
+            state += [start[kind][i] if kind in start else
+                      ops.zeros((ops.shape(memory)[0], size), memory.dtype)
+                      for kind, size in enumerate(sizes)]
         if self.attention != "none":
             state.append(ops.zeros_like(state[0]))  # h~_0, the first input feed
         keys = memory

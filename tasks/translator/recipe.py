@@ -18,7 +18,7 @@ class Config:
     tokenization: str = "wordpiece"  # "wordpiece" (learned per language) or "word"
     vocabulary_size: int = 8000  # per language
     lowercase: bool = True
-    cell: str = "lstm"  # "lstm" or "gru"
+    cell: str = "lstm"  # a name in tasks.cells.CELLS: lstm, gru, mingru, minlstm, qrnn, ...
     embed_dim: int = 256
     units: int = 256  # encoder units per direction; the decoder has 2 x units
     num_layers: int = 1  # encoder layers and decoder layers
