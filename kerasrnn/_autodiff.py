@@ -46,5 +46,9 @@ def batch_jacobian(fn, x):
     if backend == "jax":
         import jax
 
-        return jax.vmap(jax.jacrev(lambda row: fn(row[None])[0]))(x)
+        # The whole batch's Jacobian, then each row's own block: `fn` may close over other
+        # per-row tensors (a step's inputs), which a vmap over the rows of `x` would not split.
+        full = jax.jacrev(fn)(x)  # (batch, out, batch, in)
+        rows = jax.numpy.arange(x.shape[0])
+        return full[rows, :, rows, :]
     raise _unsupported(backend)

@@ -24,10 +24,7 @@ from keras import ops
 from kerasrnn import _autodiff
 from kerasrnn.bidirectional import Bidirectional
 from kerasrnn.deep_rnn import _RecurrentStack
-from kerasrnn.gru_cell import GRUCell
-from kerasrnn.lstm_cell import LSTMCell
 from kerasrnn.rnn import RNN
-from kerasrnn.simple_rnn_cell import SimpleRNNCell
 
 
 # -- which recurrent layer --------------------------------------------------------------------
@@ -126,7 +123,7 @@ def _step_jacobian_norms(cell, x):
 
 # -- gate inspection --------------------------------------------------------------------------
 def inspect_gates(layer, inputs, mask=None):
-    """Every step's activations of a kerasrnn LSTM / GRU / SimpleRNN layer, for heat maps.
+    """Every step's activations of a kerasrnn recurrent layer (any kerasrnn cell), for heat maps.
 
     Args:
         layer: `kerasrnn.RNN` over a kerasrnn cell, `kerasrnn.Bidirectional`, or a
@@ -139,7 +136,9 @@ def inspect_gates(layer, inputs, mask=None):
     Returns:
         For one direction a dict name -> `(batch, T, units)` numpy array: LSTM "input",
         "forget", "output", "candidate", "cell", "hidden"; GRU "update", "reset", "candidate",
-        "hidden"; SimpleRNN "hidden". A bidirectional layer gives `{"forward": ..., "backward":
+        "hidden"; SimpleRNN and IndRNN "hidden"; minGRU "update", "candidate", "hidden";
+        minLSTM "forget", "input", "candidate", "hidden"; QRNN "candidate", "forget", "output",
+        "cell", "hidden". A bidirectional layer gives `{"forward": ..., "backward":
         ...}` (the backward direction's steps in the original time order); a stack a list with
         one entry per layer. Steps come in the order of the layer's outputs (reversed with
         `go_backwards`); "hidden" equals the layer's own output at every real step.
@@ -174,17 +173,19 @@ def _inspect_one(layer, x, m):
 
 
 def _run_cell(cell, x, m):
-    if not isinstance(cell, (LSTMCell, GRUCell, SimpleRNNCell)):
+    if not hasattr(cell, "step_activations"):
         raise ValueError(
-            f"inspect_gates needs a kerasrnn LSTMCell, GRUCell or SimpleRNNCell. Received: {cell!r}"
+            f"inspect_gates needs a kerasrnn cell (one with `step_activations`). Received: {cell!r}"
         )
     states = _zero_states(cell, x.shape[0])
     steps = []
     for t in range(x.shape[1]):
-        acts = {k: np.asarray(v) for k, v in cell.step_activations(x[:, t], states).items()}
+        acts = {k: np.asarray(v) for k, v in cell.step_activations(x[:, t], states).items()
+                if k != "window"}  # (a QRNN's earlier inputs: a state, not an activation)
         keep = m[:, t, None]
-        new = [acts["hidden"], acts["cell"]] if "cell" in acts else [acts["hidden"]]
-        states = [np.where(keep, n, np.asarray(s)) for n, s in zip(new, states)]
+        _, new = cell(x[:, t], states, training=False)
+        new = new if isinstance(new, (list, tuple)) else [new]
+        states = [np.where(keep, np.asarray(n), np.asarray(s)) for n, s in zip(new, states)]
         steps.append({k: np.where(keep, v, np.nan) for k, v in acts.items()})
     return {k: np.stack([s[k] for s in steps], axis=1) for k in steps[0]}
 

@@ -319,3 +319,26 @@ def test_every_task_trains_saves_and_reloads_with_a_parallel_cell(task, cell, tm
     else:
         assert_close(loaded.predict(inputs, verbose=0)["probabilities"],
                      model.predict(inputs, verbose=0)["probabilities"], 1e-6, task)
+
+
+def test_diagnostics_follow_the_parallel_cells(rng):
+    """gradient_flow of a minGRU is the product of its (1 - z) gates (∂h_T/∂h_t = Π_{s>t}
+    diag(1 - z_s)), and inspect_gates' "hidden" is every cell's output."""
+    from kerasrnn import diagnostics
+
+    x = rng.normal(size=(2, 6, F)).astype("float32")
+    layer = kerasrnn.RNN(kerasrnn.MinGRUCell(U), return_sequences=True)
+    layer(x)
+    randomize(layer, rng)
+    kernel, bias = layer.get_weights()
+    z = sigmoid(x @ kernel[:, :U] + bias[:U])  # (batch, T, U)
+    keep = np.concatenate([np.cumprod((1 - z)[:, ::-1], axis=1)[:, ::-1][:, 1:],
+                           np.ones((2, 1, U))], axis=1)  # Π_{s>t} (1 - z_s)
+    flow = diagnostics.gradient_flow(layer, x)
+    assert_close(flow["grad_norms"], np.linalg.norm(keep, axis=-1), 1e-5, "gradient norms")
+    assert_close(flow["jacobian_norms"], (1 - z).max(axis=-1), 1e-5, "step Jacobians")
+    for name in sorted(CELLS):
+        rnn = make(name)
+        out = rnn(x)[0]
+        acts = diagnostics.inspect_gates(rnn, x)
+        assert_close(acts["hidden"], out, 1e-5, f"{name} hidden")
