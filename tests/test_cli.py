@@ -39,6 +39,22 @@ def test_config_applies_preset_flags_and_set_overrides_in_order():
     config = cli.config(args, PRESETS, cell="simple_rnn", seed=None)
     assert config == Config(epochs=5, learning_rate=0.5, lowercase=False, cell="gru", seed=0)
     assert cli.config(parse("train", "--seed", "3"), PRESETS).seed == 3
+    assert cli.config(parse("train", "--cell", "qrnn"), PRESETS).cell == "qrnn"
+
+
+@pytest.mark.parametrize("task", ["language_model", "tagger", "sentiment", "translator",
+                                  "char_classifier"])
+def test_every_script_takes_every_cell(task):
+    """`--cell` is one shared flag: every task script lists every cell of tasks/cells.py."""
+    import subprocess
+    import sys
+
+    from tasks.cells import CELLS
+
+    done = subprocess.run([sys.executable, "-m", f"tasks.{task}", "--help"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "{" + ",".join(sorted(CELLS)) + "}" in done.stdout.replace("\n", "").replace(" ", "")
 
 
 @pytest.mark.parametrize("item,message", [("epoch=3", "FIELD one of"), ("epochs", "FIELD one of"),

@@ -23,11 +23,10 @@ def main(argv=None):
     parser.add_argument("--classes", type=int, choices=[2, 5], help="SST: binary or 5-class")
     parser.add_argument("--no-phrases", action="store_true", help="SST: sentences only")
     parser.add_argument("--pooling", choices=POOLINGS, help="override the preset's")
-    parser.add_argument("--cell", choices=["lstm", "gru"], help="override the preset's")
     parser.add_argument("--class-weight", action="store_true", help="balance the classes")
     args = cli.arguments(parser, argv)
     config = cli.config(args, recipe.PRESETS, classes=args.classes, pooling=args.pooling,
-                        cell=args.cell, class_weight=args.class_weight or None,
+                        class_weight=args.class_weight or None,
                         phrases=False if args.no_phrases else None)
     columns = {k: int(v) if v.isdigit() else v for k, v in
                (("text_column", args.text_column), ("label_column", args.label_column))}
