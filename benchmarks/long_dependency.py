@@ -47,6 +47,11 @@ EXPERIMENT_CELLS = {
     "simple_rnn_glorot": ("SimpleRNN", {"recurrent_initializer": "glorot_uniform"}),
     "gru": ("GRU", {}),
     "lstm": ("LSTM", {}),
+    # The parallel-in-time cells (README "Parallel-in-time cells").
+    "mingru": ("MinGRU", {}),
+    "minlstm": ("MinLSTM", {}),
+    "qrnn": ("QRNN", {}),
+    "indrnn": ("IndRNN", {}),
 }
 
 
@@ -102,6 +107,8 @@ def accuracy_table(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 50, 100, 200])
+    parser.add_argument("--cells", nargs="+", default=["simple_rnn_glorot", "simple_rnn", "gru",
+                                                       "lstm"], choices=sorted(EXPERIMENT_CELLS))
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--units", type=int, default=32)
     parser.add_argument("--train-size", type=int, default=2048)
@@ -111,7 +118,7 @@ def main():
 
     if not args.no_experiment:
         start = time.perf_counter()
-        rows = long_dependency(lengths=args.lengths, units=args.units,
+        rows = long_dependency(cells=args.cells, lengths=args.lengths, units=args.units,
                                            train_size=args.train_size, epochs=args.epochs)
         minutes = (time.perf_counter() - start) / 60
         print(f"\nRecall of the first token after N steps, dev accuracy "

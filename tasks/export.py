@@ -83,6 +83,8 @@ def export(model, path, **options):
     archive = keras.export.ExportArchive()
     archive.track(model)  # all the weights, once
     for resource in model.preprocessor.resources:
+        if isinstance(resource, keras.layers.Layer) and not resource.built:
+            resource.build(None)  # a keras-hub tokenizer (no weights) never called as a layer
         archive.track(resource)
     default = writers[kind](model, archive, **options)
     archive.add_endpoint("serving_default", default)

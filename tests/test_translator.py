@@ -112,6 +112,25 @@ def test_wordpiece_round_trip():
         tr.Translator(tr.TranslationPreprocessor(tokenizer, tokenizer), attention="luong")
 
 
+def test_a_wordpiece_translator_exports_after_a_keras_round_trip(tmp_path):
+    """The default presets use WordPiece: its keras-hub tokenizer, never called as a layer,
+    was unbuilt and the export refused it."""
+    pairs = reverse_pairs(60, 0)
+    config = dataclasses.replace(tr.PRESETS["tiny"], tokenization="wordpiece")
+    model = tr.build_model(config, pairs)
+    path = str(tmp_path / "translator.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    sources = [s for s, _ in pairs[:3]]
+    exported = export.export(loaded, str(tmp_path / "savedmodel"))
+    code = f"""
+import json, tensorflow as tf, tensorflow_text
+m = tf.saved_model.load({exported!r})
+print(json.dumps([t.decode() for t in m.translate(tf.constant({sources!r})).numpy()]))
+"""
+    assert serve_in_fresh_process(code) == loaded.translate(sources)
+
+
 def test_keras_and_saved_model_round_trips(trained, tmp_path):
     model = trained[0]
     sources = ["a b c", "", "h g f e d c b a", "x y z", "a " * 300]
