@@ -14,11 +14,12 @@ import threading
 
 import pytest
 from conftest import serve_in_fresh_process
-from test_task_contract import TASKS, TEXTS
+from test_task_contract import PAIRS, TASKS, TEXTS
 
 from benchmarks.serving import fill_page, request, start_server, stop_server
 from tasks import export
 from tasks import sentiment as st
+from tasks import translator as tr
 
 LIMITS = ["--max-instances", "8", "--max-text-length", "200", "--max-body-bytes", "20000"]
 SENTENCES = ["John met Mary in Paris", "the cat sat", "a good film", "Acme sold it today"]
@@ -39,10 +40,14 @@ UNBATCHED = {"sample"}
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """The four task kinds exported (the classifier with attention pooling)."""
+    """The four task kinds exported (the classifier with attention pooling, the translator
+    with WordPiece)."""
     folder = tmp_path_factory.mktemp("models")
     for name in ("tagger", "translator", "language_model"):
         model = TASKS[name]()[0]
+        if name == "translator":  # WordPiece, as the default presets: TF Text ops in the graph
+            config = dataclasses.replace(tr.PRESETS["tiny"], tokenization="wordpiece")
+            model = tr.build_model(config, PAIRS)
         options = {"tagger": {"max_input_length": 16},
                    "language_model": {"max_length": 4}}.get(name, {})
         export.export(model, str(folder / name), **options)

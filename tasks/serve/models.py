@@ -9,6 +9,7 @@ import base64
 import os
 
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers the ops a WordPiece model's graph holds
 from tensorflow.core.framework.types_pb2 import DataType  # DT_FLOAT, DT_STRING, ...
 
 KINDS = {  # a model's task, told by its signatures (see tasks/export.py)
