@@ -26,7 +26,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 TEXTS = {  # one request's text for each kind of model
     "tagger": "John Smith flew from Paris to New York on Monday .",
     "classifier": "a gripping , beautifully acted and often very funny film",
-    "translator": "a man in a blue shirt is riding a bike down the street .",
+    "translator": "ein mann in einem blauen hemd fährt mit dem fahrrad die straße hinunter .",
     "language_model": "the company said it expects",
 }
 # The server's process as the tests run it: JAX, kerasrnn and the task code unimportable.
@@ -151,9 +151,10 @@ def fill_page(port, screenshot=None, timeout=120):
             panel.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         wait.until(lambda d: all(p.get_attribute("data-state") in ("done", "error")
                                  for p in panels))
-        if screenshot:
-            height = driver.execute_script("return document.body.scrollHeight")
-            driver.set_window_size(1200, height + 100)
+        if screenshot:  # the whole page, not only the window
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": 1200, "height": int(height), "deviceScaleFactor": 1, "mobile": False})
             driver.save_screenshot(screenshot)
         return {p.get_attribute("data-model"): (p.get_attribute("data-kind"),
                                                 p.get_attribute("data-state"), p.text)

@@ -260,7 +260,7 @@ def test_the_page_in_headless_chromium(server, tmp_path):
     label = predict(server, "sentiment", {"instances": ["a gripping, beautifully acted film"]})
     assert label[1]["predictions"][0]["label"] in panels["sentiment"][2]
     assert "attention over the words" in panels["sentiment"][2]
-    greedy = predict(server, "translator", {"instances": ["a man is riding a bike ."]})[1]
+    greedy = predict(server, "translator", {"instances": ["ein mann fährt mit dem fahrrad ."]})[1]
     assert f"greedy: {greedy['predictions'][0]}" in panels["translator"][2]
     assert "attention of each target token" in panels["translator"][2]
     continued = predict(server, "language_model", {"instances": ["the company said"]})[1]
