@@ -208,6 +208,13 @@ class _ParallelCell(_BaseCell):
                 kwargs.pop(name, None)
         super().__init__(units, **kwargs)
 
+    def _add_kernel(self, rows):
+        """`kernel` (rows, gates·units): the cell's only matmul, applied to all steps at once."""
+        self.kernel = self.add_weight(
+            shape=(rows, self.gates * self.units), name="kernel",
+            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint)
+
     def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
         return _parallel.Spec(mask, zero_output, sequences, rec_mask)
 

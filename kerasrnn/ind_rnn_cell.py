@@ -77,10 +77,7 @@ class IndRNNCell(_ParallelCell):
         self.recurrent_max_abs = recurrent_max_abs
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], self.units), name="kernel",
-            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint)
+        self._add_kernel(input_shape[-1])
         self.recurrent_kernel = self.add_weight(
             shape=(self.units,), name="recurrent_kernel",
             initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer,

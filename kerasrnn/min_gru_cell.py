@@ -45,10 +45,7 @@ class MinGRUCell(_ParallelCell):
         super().__init__(units, activation=activation, **kwargs)
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], 2 * self.units), name="kernel",
-            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint)
+        self._add_kernel(input_shape[-1])
         self._add_bias((2 * self.units,))
 
     def _gates(self, x):

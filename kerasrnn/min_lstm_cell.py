@@ -47,10 +47,7 @@ class MinLSTMCell(_ParallelCell):
         self.unit_forget_bias = unit_forget_bias
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], 3 * self.units), name="kernel",
-            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint)
+        self._add_kernel(input_shape[-1])
         initializer = None
         if self.unit_forget_bias:
             def initializer(shape, dtype=None):

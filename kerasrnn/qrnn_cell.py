@@ -61,10 +61,7 @@ class QRNNCell(_ParallelCell):
 
     def build(self, input_shape):
         self.input_dim = int(input_shape[-1])
-        self.kernel = self.add_weight(
-            shape=(self.window * self.input_dim, 3 * self.units), name="kernel",
-            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint)
+        self._add_kernel(self.window * self.input_dim)
         self._add_bias((3 * self.units,))
 
     def _gates(self, windows):
