@@ -119,6 +119,12 @@ class _BaseCell(keras.layers.Layer):
                 constraint=self.bias_constraint,
             )
 
+    def call(self, inputs, states, training=False):
+        """One step of a cell whose one state is its output (an LSTM or a QRNN overrides this);
+        the arithmetic is `step_activations`, which the diagnostics read too."""
+        h = self.step_activations(inputs, states, training)["hidden"]
+        return h, [h] if isinstance(states, (list, tuple)) else h
+
     def get_initial_state(self, batch_size=None):
         sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
         return [ops.zeros((batch_size, s), dtype=self.compute_dtype) for s in sizes]

@@ -53,10 +53,6 @@ class GRUCell(_BaseCell):
         self._add_kernels(input_shape[-1])
         self._add_bias((2, 3 * self.units) if self.reset_after else (3 * self.units,))
 
-    def call(self, inputs, states, training=False):
-        h = self.step_activations(inputs, states, training)["hidden"]
-        return h, [h] if isinstance(states, (list, tuple)) else h
-
     def step_activations(self, inputs, states, training=False):
         """One step's activations by name: the gates "update" z_t and "reset" r_t, the
         "candidate" ĥ_t and the new "hidden" h_t."""

@@ -88,10 +88,6 @@ class IndRNNCell(_ParallelCell):
         xw = ops.matmul(x, self.kernel)
         return xw + self.bias if self.use_bias else xw
 
-    def call(self, inputs, states, training=False):
-        h = self.step_activations(inputs, states, training)["hidden"]
-        return h, [h] if isinstance(states, (list, tuple)) else h
-
     def step_activations(self, inputs, states, training=False):
         """One step's activations by name: {"hidden": h_t}."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states

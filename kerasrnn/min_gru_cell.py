@@ -57,10 +57,6 @@ class MinGRUCell(_ParallelCell):
         z, candidate = ops.sigmoid(zx), self.activation(hx)
         return 1.0 - z, z * candidate, z, candidate
 
-    def call(self, inputs, states, training=False):
-        h = self.step_activations(inputs, states, training)["hidden"]
-        return h, [h] if isinstance(states, (list, tuple)) else h
-
     def step_activations(self, inputs, states, training=False):
         """One step's activations by name: "update" z_t, "candidate" h̃_t, "hidden" h_t."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states

@@ -64,10 +64,6 @@ class MinLSTMCell(_ParallelCell):
         total = f + i
         return f / total, i / total * candidate, f, i, candidate
 
-    def call(self, inputs, states, training=False):
-        h = self.step_activations(inputs, states, training)["hidden"]
-        return h, [h] if isinstance(states, (list, tuple)) else h
-
     def step_activations(self, inputs, states, training=False):
         """One step's activations by name: "forget" f_t, "input" i_t (before normalizing),
         "candidate" h̃_t, "hidden" h_t."""

@@ -34,10 +34,6 @@ class SimpleRNNCell(_BaseCell):
         self._add_kernels(input_shape[-1])
         self._add_bias((self.units,))
 
-    def call(self, inputs, states, training=False):
-        h = self.step_activations(inputs, states, training)["hidden"]
-        return h, [h] if isinstance(states, (list, tuple)) else h
-
     def step_activations(self, inputs, states, training=False):
         """One step's activations by name: {"hidden": h_t}."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
