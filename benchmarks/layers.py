@@ -2,12 +2,16 @@
 
     python benchmarks/layers.py                       # both backends, one table each
     python benchmarks/layers.py --backends jax --rounds 5
+    python benchmarks/layers.py --variants          # adds the cell variants' columns
 
 Training = `model.fit` steps (Adam, MSE on the last output, default `compile()` settings);
 inference = `model.predict_on_batch`. Batch 64, 100 steps, 128 features, 256 units, and a
 variant whose batch is right-padded (lengths 50..100, `Masking` layer). The machine is shared
 and has slow phases, so variants run interleaved (A B C A B C ...) and each keeps its fastest
-round; ratios are to `keras.layers.<LSTM|GRU>` in the same run.
+round; ratios are to `keras.layers.<LSTM|GRU>` in the same run. With `--variants`, columns for
+kerasrnn's cell variants (`VARIANTS`: peepholes, a projection to 128 units, layer norm,
+zoneout, weight-drop; each a `kerasrnn.LSTM`/`GRU` with that option, ratio to plain kerasrnn in
+the table's last line).
 """
 
 import argparse
@@ -18,6 +22,13 @@ import sys
 import time
 
 BATCH, STEPS, FEATURES, UNITS = 64, 100, 128, 256
+VARIANTS = {  # column: (kinds, options of kerasrnn.LSTM / GRU)
+    "+peephole": (("lstm",), {"peephole": True}),
+    "+projection": (("lstm",), {"projection_units": UNITS // 2}),
+    "+weight_drop": (("lstm", "gru"), {"weight_drop": 0.5}),
+    "+layer_norm": (("lstm", "gru"), {"layer_norm": True}),
+    "+zoneout": (("lstm", "gru"), {"zoneout_h": 0.1}),
+}
 
 
 def _data(masked, seed=0):
@@ -37,13 +48,16 @@ def _keras_model(kind, impl, masked):
 
     import kerasrnn
 
+    ours = kerasrnn.LSTM if kind == "lstm" else kerasrnn.GRU
     layers = {
-        "kerasrnn": lambda: (kerasrnn.LSTM if kind == "lstm" else kerasrnn.GRU)(UNITS),
+        "kerasrnn": lambda: ours(UNITS),
         "keras": lambda: (keras.layers.LSTM if kind == "lstm" else keras.layers.GRU)(UNITS),
         "keras_rnn_cell": lambda: keras.layers.RNN(
             (keras.layers.LSTMCell if kind == "lstm" else keras.layers.GRUCell)(UNITS)
         ),
     }
+    layers.update({name: lambda options=options: ours(UNITS, **options)
+                   for name, (_, options) in VARIANTS.items()})
     inputs = keras.Input((STEPS, FEATURES), batch_size=BATCH)
     x = keras.layers.Masking(0.0)(inputs) if masked else inputs
     model = keras.Model(inputs, layers[impl]()(x))
@@ -101,11 +115,13 @@ def _torch_runner(kind, masked):
     return run
 
 
-def run_backend(rounds, steps, kinds):
+def run_backend(rounds, steps, kinds, variants=False):
     """Runs in a process whose KERAS_BACKEND is set; returns rows of results."""
     import keras
 
     impls = ["kerasrnn", "keras", "keras_rnn_cell"]
+    if variants:
+        impls += list(VARIANTS)
     try:
         import torch  # noqa: F401
 
@@ -118,21 +134,23 @@ def run_backend(rounds, steps, kinds):
             x, y = _data(masked)
             runners = {}
             for impl in impls:
+                if impl in VARIANTS and kind not in VARIANTS[impl][0]:
+                    continue
                 if impl == "torch":
                     runners[impl] = _torch_runner(kind, masked)
                 else:
                     model = _keras_model(kind, impl, masked)
-                    runners[impl] = (
-                        lambda train, n, model=model, x=x, y=y: _time_keras(model, x, y, train, n)
-                    )
+                    y_out = y[:, : model.output_shape[-1]]  # a projection's output is narrower
+                    runners[impl] = (lambda train, n, model=model, x=x, y=y_out:
+                                     _time_keras(model, x, y, train, n))
             for train in (True, False):
-                best = {impl: float("inf") for impl in impls}
-                for impl in impls:  # warm-up: compilation and first-call costs
+                best = {impl: float("inf") for impl in runners}
+                for impl in runners:  # warm-up: compilation and first-call costs
                     runners[impl](train, 2)
                 for _ in range(rounds):
-                    for impl in impls:
+                    for impl in runners:
                         best[impl] = min(best[impl], runners[impl](train, steps))
-                for impl in impls:
+                for impl in runners:
                     rows.append({
                         "backend": keras.backend.backend(), "kind": kind, "masked": masked,
                         "mode": "train" if train else "infer", "impl": impl,
@@ -152,9 +170,21 @@ def print_table(rows):
         sel = {r["impl"]: r["tokens_per_s"] for r in rows
                if (r["kind"], r["masked"], r["mode"]) == (kind, masked, mode)}
         base = sel["keras"]
-        cells = [f"{sel[i] / 1000:.0f}k ({sel[i] / base:.2f}×)" for i in impls]
+        cells = [f"{sel[i] / 1000:.0f}k ({sel[i] / base:.2f}×)" if i in sel else "—"
+                 for i in impls]
         label = kind.upper() + (" masked" if masked else "")
         print(f"| {label} | {mode} | " + " | ".join(cells) + " |")
+    variants = [i for i in impls if i in VARIANTS]
+    if variants:
+        print("\nThe variants' speed as a ratio to plain kerasrnn in the same run:\n")
+        print("| layer | mode | " + " | ".join(variants) + " |")
+        print("|---|---|" + "---|" * len(variants))
+        for kind, masked, mode in groups:
+            sel = {r["impl"]: r["tokens_per_s"] for r in rows
+                   if (r["kind"], r["masked"], r["mode"]) == (kind, masked, mode)}
+            cells = [f"{sel[i] / sel['kerasrnn']:.2f}×" if i in sel else "—" for i in variants]
+            label = kind.upper() + (" masked" if masked else "")
+            print(f"| {label} | {mode} | " + " | ".join(cells) + " |")
 
 
 def main():
@@ -163,17 +193,20 @@ def main():
     parser.add_argument("--kinds", default="lstm,gru")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5, help="train/predict steps per round")
+    parser.add_argument("--variants", action="store_true",
+                        help="also the cell variants (peephole, projection, ...)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        rows = run_backend(args.rounds, args.steps, args.kinds.split(","))
+        rows = run_backend(args.rounds, args.steps, args.kinds.split(","), args.variants)
         print("ROWS " + json.dumps(rows))
         return
     for backend in args.backends.split(","):
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         out = subprocess.run(
             [sys.executable, __file__, "--child", "--rounds", str(args.rounds),
-             "--steps", str(args.steps), "--kinds", args.kinds],
+             "--steps", str(args.steps), "--kinds", args.kinds]
+            + (["--variants"] if args.variants else []),
             env=env, capture_output=True, text=True,
         )
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("ROWS ")]

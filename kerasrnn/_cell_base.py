@@ -55,6 +55,8 @@ class _BaseCell(keras.layers.Layer):
         bias_constraint=None,
         dropout=0.0,
         recurrent_dropout=0.0,
+        weight_drop=0.0,
+        zoneout_h=0.0,
         seed=None,
         **kwargs,
     ):
@@ -62,6 +64,8 @@ class _BaseCell(keras.layers.Layer):
         _check_units(units)
         _check_rate("dropout", dropout)
         _check_rate("recurrent_dropout", recurrent_dropout)
+        _check_rate("weight_drop", weight_drop)
+        _check_rate("zoneout_h", zoneout_h)
         self.units = units
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
@@ -76,10 +80,16 @@ class _BaseCell(keras.layers.Layer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
+        self.weight_drop = float(weight_drop)
+        self.zoneout_h = float(zoneout_h)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        # Set by kerasrnn.RNN for the length of one call: one mask per sequence.
+        # Set by kerasrnn.RNN for the length of one call: the dropout masks (one per
+        # sequence), the weight-drop mask on U (one per call) and, inside the step loop, this
+        # step's zoneout masks.
         self._step_masks = None
+        self._weight_mask = None
+        self._zoneout_step = None
 
     # Number of gate blocks in kernel / recurrent_kernel (1 for SimpleRNN, 4 LSTM, 3 GRU).
     gates = 1
@@ -92,7 +102,7 @@ class _BaseCell(keras.layers.Layer):
     def output_size(self):
         return self.units
 
-    def _add_kernels(self, input_dim):
+    def _add_kernels(self, input_dim, recurrent_rows=None):
         self.kernel = self.add_weight(
             shape=(input_dim, self.gates * self.units),
             name="kernel",
@@ -101,7 +111,7 @@ class _BaseCell(keras.layers.Layer):
             constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
-            shape=(self.units, self.gates * self.units),
+            shape=(recurrent_rows or self.units, self.gates * self.units),
             name="recurrent_kernel",
             initializer=self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
@@ -141,11 +151,61 @@ class _BaseCell(keras.layers.Layer):
             )
         if self.recurrent_dropout > 0:
             rec_mask = keras.random.dropout(
-                ops.ones((batch, self.units), dtype=step_input.dtype),
+                ops.ones((batch, self.output_size), dtype=step_input.dtype),
                 rate=self.recurrent_dropout,
                 seed=self.seed_generator,
             )
         return input_mask, rec_mask
+
+    def weight_drop_mask(self, training):
+        """The DropConnect mask on `recurrent_kernel` (Wan et al. 2013, as in AWD-LSTM): one
+        scaled 0/(1/(1-p)) mask for a whole call, or None (not training, or no weight_drop)."""
+        if not training or self.weight_drop <= 0:
+            return None
+        u = self.recurrent_kernel
+        return keras.random.dropout(
+            ops.ones(u.shape, dtype=self.compute_dtype), rate=self.weight_drop,
+            seed=self.seed_generator,
+        )
+
+    def _recurrent_kernel(self, training, fused=False):
+        """U as this call uses it: times the call's weight-drop mask. Outside `kerasrnn.RNN`
+        (no mask prepared) a mask is drawn per step. `fused`: a tensor read for a kernel."""
+        u = _value(self.recurrent_kernel) if fused else self.recurrent_kernel
+        mask = self._weight_mask
+        if mask is None and self._step_masks is None and not fused:
+            mask = self.weight_drop_mask(training)
+        return u if mask is None else u * ops.cast(mask, u.dtype)
+
+    def zoneout_rates(self):
+        """Zoneout rate per state (Krueger et al. 2017); the LSTM adds `zoneout_c`."""
+        return [self.zoneout_h] + [0.0] * (len(_flat_sizes(self)) - 1)
+
+    def zoneout_masks(self, steps, batch, training, dtype):
+        """Per state, the (T, B, size) 0/1 masks of the units that keep their previous value
+        at each step (drawn with probability = the rate), or None where nothing is drawn."""
+        if not training or not any(self.zoneout_rates()):
+            return None
+        return [
+            None if rate <= 0 else ops.cast(
+                keras.random.uniform((steps, batch, size), seed=self.seed_generator) < rate, dtype)
+            for rate, size in zip(self.zoneout_rates(), _flat_sizes(self))
+        ]
+
+    def _zone(self, index, old, new, training):
+        """Zoneout of state `index`: d * old + (1 - d) * new, with d this step's 0/1 mask at
+        training and the rate itself (the expectation) at inference."""
+        rate = self.zoneout_rates()[index]
+        if rate <= 0:
+            return new
+        if self._zoneout_step is not None:
+            keep = self._zoneout_step[index]
+        elif training:  # outside kerasrnn.RNN: drawn here, per step
+            keep = ops.cast(keras.random.uniform(ops.shape(new), seed=self.seed_generator) < rate,
+                            new.dtype)
+        else:
+            keep = rate
+        return new + keep * (old - new)
 
     def _masked_step_inputs(self, inputs, h_prev, training):
         """Applies the sequence's dropout masks to one step's input and previous output."""
@@ -167,6 +227,8 @@ class _BaseCell(keras.layers.Layer):
         act = _activation_name(self.activation)
         ract = _activation_name(getattr(self, "recurrent_activation", self.activation))
         if act not in _fused.FUNCTIONS or ract not in _fused.FUNCTIONS:
+            return None
+        if any(self.zoneout_rates()):  # per-step random state updates: the generic loop
             return None
         return _fused._Spec(
             mask, rec_mask, zero_output, act, ract, unroll, training, sequences=sequences
@@ -190,6 +252,8 @@ class _BaseCell(keras.layers.Layer):
             "bias_constraint": ser(self.bias_constraint),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
+            "weight_drop": self.weight_drop,
+            "zoneout_h": self.zoneout_h,
             "seed": self.seed,
         }
 
@@ -203,7 +267,7 @@ class _ParallelCell(_BaseCell):
 
     recurrent_options = ()  # which of RECURRENT the cell takes
     RECURRENT = ("recurrent_initializer", "recurrent_regularizer", "recurrent_constraint",
-                 "recurrent_dropout")
+                 "recurrent_dropout", "weight_drop", "zoneout_h")
 
     def __init__(self, units, **kwargs):
         for name in self.RECURRENT:
@@ -230,6 +294,16 @@ class _ParallelCell(_BaseCell):
             if name not in self.recurrent_options:
                 config.pop(name)
         return config
+
+
+def block_norm(a, blocks, epsilon=1e-5):
+    """Layer normalization without gain or shift, over each of the `blocks` equal parts of the
+    last axis separately (one per gate): (a - mean) / sqrt(var + epsilon)."""
+    shape = ops.shape(a)
+    parts = ops.reshape(a, tuple(shape[:-1]) + (blocks, a.shape[-1] // blocks))
+    mean = ops.mean(parts, axis=-1, keepdims=True)
+    var = ops.mean(ops.square(parts - mean), axis=-1, keepdims=True)
+    return ops.reshape((parts - mean) / ops.sqrt(var + epsilon), shape)
 
 
 def _value(variable):

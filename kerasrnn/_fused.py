@@ -154,17 +154,22 @@ def _recurrent_in(h, rec_mask):
     return h if rec_mask is None else h * rec_mask
 
 
-def _parse(args, n_states, use_bias, spec):
-    """args = [x, *states, kernel, recurrent_kernel, (bias), (mask), (rec_mask)]."""
+def _parse(args, n_states, use_bias, spec, n_more=0):
+    """args = [x, *states, kernel, recurrent_kernel, (bias), *more, (mask), (rec_mask)];
+    returns (x, states, w, u, b, bool mask, rec_mask, *more): `more` are a kernel's further
+    weights (the LSTM's projection and peepholes)."""
     x, states = args[0], tuple(args[1 : 1 + n_states])
     w, u = args[1 + n_states], args[2 + n_states]
     b = args[3 + n_states] if use_bias else None
-    mask, rm = spec.unpack_extras(args[3 + n_states + use_bias :])
-    return x, states, w, u, b, _bool(mask), rm
+    start = 3 + n_states + use_bias
+    more = tuple(args[start : start + n_more])
+    mask, rm = spec.unpack_extras(args[start + n_more :])
+    return (x, states, w, u, b, _bool(mask), rm) + more
 
 
 def _launch(
-    forward, backward, make_step, x, states, kernel, recurrent_kernel, bias, spec, input_grad=None
+    forward, backward, make_step, x, states, kernel, recurrent_kernel, bias, spec, input_grad=None,
+    more=(),
 ):
     """Runs a kernel with its hand-written gradient.
 
@@ -178,10 +183,13 @@ def _launch(
 
     At inference (`spec.training=False`) a lean forward loop that saves nothing runs instead;
     if it is differentiated after all, its gradient re-runs `forward` and applies `backward`.
+    `more`: further weights, after the bias in `args` (and in `backward`'s gradients);
+    `make_step(w, u, b, rec_mask, mask, save, *more)` receives them.
     """
     use_bias = bias is not None
     n_states = len(states)
-    args = [x, *states, kernel, recurrent_kernel] + ([bias] if use_bias else []) + spec.extras()
+    args = [x, *states, kernel, recurrent_kernel] + ([bias] if use_bias else []) + list(more)
+    args += spec.extras()
     compiled_fwd, compiled_bwd = _scan.compiled(forward), _scan.compiled(backward)
 
     # The compiled functions are opaque to autodiff (their gradient is written by hand): cut
@@ -212,8 +220,8 @@ def _launch(
         return ops.custom_gradient(run)(*args)
 
     def lean_forward(*args):
-        x, init, w, u, b, m, rm = _parse(args, n_states, use_bias, spec)
-        step = make_step(w, u, b, rm, m, False)
+        x, init, w, u, b, m, rm, *weights = _parse(args, n_states, use_bias, spec, len(more))
+        step = make_step(w, u, b, rm, m, False, *weights)
         final, ys = _scan.scan(
             step, init, _masked_xs((x,), m), n_ys=int(spec.sequences), unroll=spec.unroll
         )

@@ -21,18 +21,28 @@ from kerasrnn._fused import (
 )
 
 
-def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
-    """LSTM over a whole sequence. `bias` may be None (use_bias=False).
+def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec, projection=None,
+                  peephole=None):
+    """LSTM over a whole sequence. `bias` may be None (use_bias=False); `projection` (H, P)
+    and `peephole` (3, H) are the variants' weights, or None (`kerasrnn.LSTMCell`).
 
     The forward loop saves, per step, what the backward loop multiplies by instead of the
-    gates: P = [g i', c_{t-1} f', i g', tanh(c_t) o'] (so dZ = [dc, dc, dc, dh] * P),
-    E = o act'(c_t) (so dc += dh E) and f (so dc_{t-1} = dc f), all already zeroed (f: one)
+    gates: P = [g i', c_{t-1} f', i g', tanh(c_t) o'] (so dZ = [dc, dc, dc, dm] * P, with
+    dm the gradient of m_t = o tanh(c_t): dh, or dh W_hr^T with a projection),
+    E = o act'(c_t) (so dc += dm E) and f (so dc_{t-1} = dc f), all already zeroed (f: one)
     at masked steps. The backward loop then has no activation left to evaluate, and its dZ
-    is written over P in place.
+    is written over P in place. Peepholes add dZ_o p_o to dc and dZ_i p_i + dZ_f p_f to
+    dc_{t-1}; their weights' gradients need the saved c_t. A projection saves m_t (zero at
+    masked steps) and has the reverse loop return dh_t, so that dW_hr = sum m_t^T dh_t.
     """
     use_bias = bias is not None
+    extra_weights = [t for t in (projection, peephole) if t is not None]
+    proj, peep = projection is not None, peephole is not None
 
-    def make_step(w, u, b, rm, m, save):
+    def make_step(w, u, b, rm, m, save, *more):
+        wr = more[0] if proj else None
+        pw = more[-1] if peep else None
+
         def step(carry, xs):
             h, c = carry
             hr = _recurrent_in(h, rm)
@@ -40,11 +50,15 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
             if use_bias:
                 z = z + b
             zi, zf, zg, zo = ops.split(z, 4, axis=-1)
-            i, f, o = spec.ract(zi), spec.ract(zf), spec.ract(zo)
+            if peep:
+                zi, zf = zi + pw[0] * c, zf + pw[1] * c
+            i, f = spec.ract(zi), spec.ract(zf)
             g = spec.act(zg)
             c_new = f * c + i * g
+            o = spec.ract(zo + pw[2] * c_new if peep else zo)
             tc = spec.act(c_new)
-            h_new = o * tc
+            mid = o * tc
+            h_new = ops.matmul(mid, wr) if proj else mid
             mt = xs[1] if m is not None else None
             h_new, c_new = _keep(mt, h_new, h), _keep(mt, c_new, c)
             ys = (h_new,) if spec.sequences else ()
@@ -58,24 +72,31 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
             if mt is not None:
                 p, e = ops.where(mt, p, ops.zeros_like(p)), ops.where(mt, e, ops.zeros_like(e))
                 f = ops.where(mt, f, ops.ones_like(f))
-            return (h_new, c_new), (p, e, f, hr) + ys
+                mid = ops.where(mt, mid, ops.zeros_like(mid)) if proj else mid
+            extra = ((mid,) if proj else ()) + ((c_new,) if peep else ())
+            return (h_new, c_new), (p, e, f, hr) + extra + ys
 
         return step
 
+    n_saved, n_more = 4 + proj + peep, proj + peep
+
     def forward(*args):
-        x, (h0, c0), w, u, b, m, rm = _parse(args, 2, use_bias, spec)
+        x, (h0, c0), w, u, b, m, rm, *more = _parse(args, 2, use_bias, spec, n_more)
         (h_t, c_t), saved = _scan.scan(
-            make_step(w, u, b, rm, m, True), (h0, c0), _masked_xs((x,), m),
-            n_ys=5 if spec.sequences else 4, unroll=spec.unroll,
+            make_step(w, u, b, rm, m, True, *more), (h0, c0), _masked_xs((x,), m),
+            n_ys=n_saved + spec.sequences, unroll=spec.unroll,
         )
-        outputs = (_first_output(spec, saved[4] if spec.sequences else h_t, m), h_t, c_t)
-        return outputs, tuple(saved[:4])
+        outputs = (_first_output(spec, saved[-1] if spec.sequences else h_t, m), h_t, c_t)
+        return outputs, tuple(saved[:n_saved])
 
     def backward(args, saved, upstream):
-        x, _, w, u, b, m, rm = _parse(args, 2, use_bias, spec)
-        p, e, f, hr_prev = saved
+        x, (_, c0), w, u, b, m, rm, *more = _parse(args, 2, use_bias, spec, n_more)
+        p, e, f, hr_prev = saved[:4]
         d_out, dh_t, dc_t = upstream
         u_t = ops.transpose(u)  # once, outside the reverse loop
+        wr_t = ops.transpose(more[0]) if proj else None
+        pw = more[-1] if peep else None
+        units = ops.shape(c0)[-1]
         xs, dh_t = _upstream_xs(spec, (p, e, f), (d_out, dh_t), m)
 
         def back(carry, xs):
@@ -83,21 +104,40 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec):
             p_t, e_t, f_t = xs[:3]
             if spec.sequences:
                 dh = dh + xs[3]
-            dc = dc + dh * e_t
-            dz = ops.concatenate([dc, dc, dc, dh], axis=-1) * p_t
+            dm = ops.matmul(dh, wr_t) if proj else dh
+            dc = dc + dm * e_t
+            if peep:
+                dc = dc + dm * p_t[..., 3 * units :] * pw[2]
+            dz = ops.concatenate([dc, dc, dc, dm], axis=-1) * p_t
             dh_prev = _recurrent_in(ops.matmul(dz, u_t), rm)
             if m is not None:  # a masked step hands dh on to h_{t-1} unchanged
                 dh_prev = dh_prev + ops.where(xs[-1], ops.zeros_like(dh), dh)
-            return (dh_prev, dc * f_t), (dz,)
+            dc_prev = dc * f_t
+            if peep:
+                dc_prev = dc_prev + dz[..., :units] * pw[0] + dz[..., units : 2 * units] * pw[1]
+            return (dh_prev, dc_prev), (dz,) + ((dh,) if proj else ())
 
-        (dh0, dc0), (dz,) = _scan.scan(
-            back, (dh_t, dc_t), _masked_xs(xs, m), n_ys=1, reverse=True,
+        (dh0, dc0), ys = _scan.scan(
+            back, (dh_t, dc_t), _masked_xs(xs, m), n_ys=1 + proj, reverse=True,
             unroll=spec.unroll, overwrite=0,
         )
+        dz = ys[0]
         dw, db = _weight_grads(x, dz, use_bias)
-        return (dz,), [dh0, dc0, *dw, _sum_outer(hr_prev, dz), *db]
+        grads = [dh0, dc0, *dw, _sum_outer(hr_prev, dz), *db]
+        if proj:
+            grads.append(_sum_outer(saved[4], ys[1]))
+        if peep:
+            cs = saved[-1]
+            c_prev = _shift(c0, cs)
+            grads.append(ops.stack([
+                ops.sum(dz[..., :units] * c_prev, axis=(0, 1)),
+                ops.sum(dz[..., units : 2 * units] * c_prev, axis=(0, 1)),
+                ops.sum(dz[..., 3 * units :] * cs, axis=(0, 1)),
+            ]))
+        return (dz,), grads
 
-    return _launch(forward, backward, make_step, x, (h0, c0), kernel, recurrent_kernel, bias, spec)
+    return _launch(forward, backward, make_step, x, (h0, c0), kernel, recurrent_kernel, bias, spec,
+                   more=extra_weights)
 
 
 def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from kerasrnn import _fused_gated
-from kerasrnn._cell_base import _BaseCell, _value, register
+from kerasrnn._cell_base import _BaseCell, _value, block_norm, register
 
 
 @register
@@ -23,11 +23,25 @@ class GRUCell(_BaseCell):
     (units, 3·units); `bias` is (2, 3·units) with reset_after — row 0 the input bias, row 1 the
     recurrent bias (b'), which is what makes the two forms differ — and (3·units,) without.
 
+    Variants (off by default):
+
+    - `layer_norm=True` (Ba et al. 2016): the input pre-activations x_t W and the recurrent
+      ones h_{t-1} U (with reset_after=False: h_{t-1} U_zr and (r_t * h_{t-1}) U_h) are
+      normalized separately, each gate block over its units, times learned gains
+      `input_norm_gain`, `recurrent_norm_gain` (3·units,), before the biases (which act as the
+      normalizations' shift): x_t W_z becomes LN(x_t W_z) γ_xz, and so on
+      (LN(a) = (a - mean(a)) / sqrt(var(a) + 1e-5)).
+    - `zoneout_h`, `weight_drop`: as `SimpleRNNCell`.
+
+    A masked (padded) step keeps h. The plain cell and weight-drop run on the fused kernel,
+    layer norm and zoneout on the generic loop.
+
     Args:
         units: positive int, size of `h`.
         activation: for `ĥ`, default `"tanh"`.
         recurrent_activation: for the gates, default `"sigmoid"`.
         reset_after: which form (see above), default True.
+        layer_norm: see above, default False.
         Other arguments: as `SimpleRNNCell`.
 
     Call arguments:
@@ -43,30 +57,44 @@ class GRUCell(_BaseCell):
 
     def __init__(
         self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True,
-        **kwargs,
+        layer_norm=False, **kwargs,
     ):
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = keras.activations.get(recurrent_activation)
         self.reset_after = reset_after
+        self.layer_norm = bool(layer_norm)
 
     def build(self, input_shape):
         self._add_kernels(input_shape[-1])
         self._add_bias((2, 3 * self.units) if self.reset_after else (3 * self.units,))
+        if self.layer_norm:
+            self.input_norm_gain, self.recurrent_norm_gain = (self.add_weight(
+                shape=(3 * self.units,), name=name, initializer="ones")
+                for name in ("input_norm_gain", "recurrent_norm_gain"))
+
+    def _norm(self, a, gain, first=0):
+        """LN of each gate block of `a` (blocks `first`, `first` + 1, ... of the three) times
+        the gain's matching blocks; the identity without layer_norm."""
+        if not self.layer_norm:
+            return a
+        start = first * self.units
+        return block_norm(a, a.shape[-1] // self.units) * gain[start : start + a.shape[-1]]
 
     def step_activations(self, inputs, states, training=False):
         """One step's activations by name: the gates "update" z_t and "reset" r_t, the
         "candidate" ĥ_t and the new "hidden" h_t."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
         x, h_rec = self._masked_step_inputs(inputs, h_prev, training)
-        u = self.recurrent_kernel
-        xz = ops.matmul(x, self.kernel)
+        u = self._recurrent_kernel(training)
+        xz = self._norm(ops.matmul(x, self.kernel), getattr(self, "input_norm_gain", None))
+        g_rec = getattr(self, "recurrent_norm_gain", None)
         b_rec = None
         if self.use_bias:
             b_in, b_rec = (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
             xz = xz + b_in
         x_z, x_r, x_h = ops.split(xz, 3, axis=-1)
         if self.reset_after:
-            rz = ops.matmul(h_rec, u)
+            rz = self._norm(ops.matmul(h_rec, u), g_rec)
             if b_rec is not None:
                 rz = rz + b_rec
             r_z, r_r, r_h = ops.split(rz, 3, axis=-1)
@@ -74,17 +102,25 @@ class GRUCell(_BaseCell):
             r = self.recurrent_activation(x_r + r_r)
             hh = self.activation(x_h + r * r_h)
         else:
-            r_z, r_r = ops.split(ops.matmul(h_rec, u[:, : 2 * self.units]), 2, axis=-1)
+            rzr = self._norm(ops.matmul(h_rec, u[:, : 2 * self.units]), g_rec)
+            r_z, r_r = ops.split(rzr, 2, axis=-1)
             z = self.recurrent_activation(x_z + r_z)
             r = self.recurrent_activation(x_r + r_r)
-            hh = self.activation(x_h + ops.matmul(r * h_rec, u[:, 2 * self.units :]))
+            rzh = self._norm(ops.matmul(r * h_rec, u[:, 2 * self.units :]), g_rec, first=2)
+            hh = self.activation(x_h + rzh)
         h = z * h_prev + (1.0 - z) * hh
+        h = self._zone(0, h_prev, h, training)
         return {"update": z, "reset": r, "candidate": hh, "hidden": h}
+
+    def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
+        if self.layer_norm:
+            return None
+        return super().fused_spec(mask, rec_mask, zero_output, unroll, training, sequences)
 
     def fused_sequence(self, x, states, spec):
         out, h = _fused_gated.gru_sequence(
-            x, states[0], _value(self.kernel), _value(self.recurrent_kernel), _value(self.bias),
-            self.reset_after, spec,
+            x, states[0], _value(self.kernel), self._recurrent_kernel(spec.training, fused=True),
+            _value(self.bias), self.reset_after, spec,
         )
         return out, [h]
 
@@ -93,4 +129,5 @@ class GRUCell(_BaseCell):
             **super().get_config(),
             "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
             "reset_after": self.reset_after,
+            "layer_norm": self.layer_norm,
         }

@@ -60,7 +60,7 @@ class IndRNNCell(_ParallelCell):
         (2, 16)
     """
 
-    recurrent_options = _ParallelCell.RECURRENT
+    recurrent_options = _ParallelCell.RECURRENT[:4]  # not weight_drop, zoneout_h
 
     def __init__(self, units, activation="relu", recurrent_max_abs=None,
                  recurrent_initializer=None, recurrent_constraint=None, **kwargs):

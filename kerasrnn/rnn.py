@@ -227,25 +227,38 @@ class RNN(keras.layers.Layer):
                 sequences=self.return_sequences or not last,
             )
             x_in = x if input_mask is None else x * input_mask[None]
-            x, cell_states = cell.fused_sequence(x_in, states[i : i + n], spec)
+            cell._weight_mask = cell.weight_drop_mask(training)
+            try:
+                x, cell_states = cell.fused_sequence(x_in, states[i : i + n], spec)
+            finally:
+                cell._weight_mask = None
             new_states += cell_states
             i += n
         return x, new_states
 
     def _run_generic(self, x, states, m, training):
+        """The cells' own `call` step by step. Random masks are drawn here, before the loop:
+        dropout and weight-drop once per sequence, zoneout's for every step (fed to the loop
+        with the inputs, one slice per step)."""
         cells = _cells_of(self.cell)
         step_input = x[0]  # (B, F): shape and dtype of the first cell's step input
+        steps, batch = ops.shape(x)[0], ops.shape(x)[1]
+        zoneout = []  # (cell, its per-state (T, B, size) masks)
         for c in cells:
             if isinstance(c, _BaseCell):
                 c._step_masks = c.dropout_masks(step_input, training)
+                c._weight_mask = c.weight_drop_mask(training)
+                masks = c.zoneout_masks(steps, batch, training, x.dtype)
+                if masks is not None:
+                    zoneout.append((c, masks))
             # the next cell's step input is this cell's output
             step_input = ops.zeros((ops.shape(x)[1], _output_size(c)), dtype=x.dtype)
         try:
-            return self._generic_loop(x, states, m, training)
+            return self._generic_loop(x, states, m, training, zoneout)
         finally:
             for c in cells:
                 if isinstance(c, _BaseCell):
-                    c._step_masks = None
+                    c._step_masks = c._weight_mask = c._zoneout_step = None
 
     def _nest(self, flat):
         """Flat state list -> the structure the cell's `call` expects."""
@@ -260,13 +273,20 @@ class RNN(keras.layers.Layer):
             return list(flat)
         return flat[0]
 
-    def _generic_loop(self, x, states, m, training):
+    def _generic_loop(self, x, states, m, training, zoneout=()):
         kwargs = {"training": training} if _takes_training(self.cell) else {}
         n = len(states)
         zero_out = ops.zeros((ops.shape(x)[1], _output_size(self.cell)), dtype=x.dtype)
+        noise = [t for _, masks in zoneout for t in masks if t is not None]
 
         def step(carry, xs):
             old, prev_out = list(carry[:n]), carry[n]
+            k = 2 if m is not None else 1
+            for cell, masks in zoneout:  # this step's slices of the zoneout masks
+                cell._zoneout_step = []
+                for t in masks:
+                    cell._zoneout_step.append(None if t is None else xs[k])
+                    k += t is not None
             out, new = self.cell(xs[0], self._nest(old), **kwargs)
             new = [t for s in _as_list(new) for t in _as_list(s)]
             if m is not None:
@@ -276,7 +296,7 @@ class RNN(keras.layers.Layer):
                 out = ops.where(mt, out, kept)
             return tuple(new) + (out,), (out,)
 
-        xs = (x,) if m is None else (x, m)
+        xs = ((x,) if m is None else (x, m)) + tuple(noise)
         carry = tuple(states) + (zero_out,)
         if self.unroll:
             outs = []

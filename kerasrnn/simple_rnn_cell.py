@@ -19,7 +19,13 @@ class SimpleRNNCell(_BaseCell):
         kernel_regularizer, recurrent_regularizer, bias_regularizer, *_constraint: as in Keras.
         dropout: rate dropped from `x_t`; one mask per sequence, reused at every step.
         recurrent_dropout: rate dropped from `h_{t-1}` before `U`; one mask per sequence.
-        seed: seed of the dropout masks.
+        weight_drop: DropConnect rate on `U` (Merity et al. 2017): at training one mask on the
+            recurrent kernel per call, so the whole sequence sees the same dropped weights
+            (the fused kernel stays fused); the identity at inference.
+        zoneout_h: zoneout rate on `h` (Krueger et al. 2017): at training each unit keeps
+            h_{t-1} with this probability, a fresh draw every step; at inference
+            h_t = z h_{t-1} + (1 - z) h~_t, the expectation. Runs on the generic loop.
+        seed: seed of the dropout, weight-drop and zoneout masks.
 
     Call arguments:
         inputs: `(batch, features)`; states: `[h_{t-1}]`; training: enables dropout.
@@ -38,14 +44,14 @@ class SimpleRNNCell(_BaseCell):
         """One step's activations by name: {"hidden": h_t}."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
         x, h_rec = self._masked_step_inputs(inputs, h_prev, training)
-        a = ops.matmul(x, self.kernel) + ops.matmul(h_rec, self.recurrent_kernel)
+        a = ops.matmul(x, self.kernel) + ops.matmul(h_rec, self._recurrent_kernel(training))
         if self.use_bias:
             a = a + self.bias
-        return {"hidden": self.activation(a)}
+        return {"hidden": self._zone(0, h_prev, self.activation(a), training)}
 
     def fused_sequence(self, x, states, spec):
         out, h = _fused.simple_rnn_sequence(
-            x, states[0], _value(self.kernel), _value(self.recurrent_kernel), _value(self.bias),
-            spec,
+            x, states[0], _value(self.kernel), self._recurrent_kernel(spec.training, fused=True),
+            _value(self.bias), spec,
         )
         return out, [h]

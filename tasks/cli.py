@@ -69,9 +69,14 @@ def parser(task, doc, commands, presets, default_preset):
     p.add_argument("--out", default=out, help=f"export: the SavedModel folder (default: {out})")
     p.add_argument("--backup-dir", help="train: checkpoints to resume an interrupted run")
     p.add_argument("--tensorboard", help="train: a TensorBoard log folder")
-    from tasks.cells import CELLS
+    from tasks.cells import CELLS, VARIANTS
 
-    p.add_argument("--cell", choices=sorted(CELLS), help="override the preset's recurrent cell")
+    names = "{" + ",".join(sorted(CELLS)) + "}"
+    p.add_argument("--cell", type=_cell_name, metavar="CELL",
+                   help=f"override the preset's recurrent cell: one of {names}, "
+                   "with variants as NAME:option=value,... (" + "; ".join(
+                       f"{name}: {', '.join(options)}" for name, options in VARIANTS.items())
+                   + "), e.g. lstm:layer_norm=true,weight_drop=0.5")
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
     p.add_argument("--seed", type=int, help="override the preset's seed")
     p.add_argument("--devices", type=int, default=1,
@@ -87,6 +92,15 @@ def parser(task, doc, commands, presets, default_preset):
                    help="TensorFlow's start-up log lines, and a progress bar even when the "
                    "output is not a terminal")
     return p
+
+
+def _cell_name(value):
+    from tasks.cells import check_cell
+
+    try:
+        return check_cell(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def arguments(parser, argv=None):

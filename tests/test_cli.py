@@ -40,6 +40,15 @@ def test_config_applies_preset_flags_and_set_overrides_in_order():
     assert config == Config(epochs=5, learning_rate=0.5, lowercase=False, cell="gru", seed=0)
     assert cli.config(parse("train", "--seed", "3"), PRESETS).seed == 3
     assert cli.config(parse("train", "--cell", "qrnn"), PRESETS).cell == "qrnn"
+    variant = "lstm:layer_norm=true,weight_drop=0.5"
+    assert cli.config(parse("train", "--cell", variant), PRESETS).cell == variant
+
+
+def test_a_bad_cell_variant_is_one_usage_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse("train", "--cell", "lstm:weight_drop=2")
+    assert stop.value.code == 2
+    assert "Received: weight_drop=2.0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("task", ["language_model", "tagger", "sentiment", "translator",

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tasks.cells import check_cell, stack_class
+from tasks.cells import cell_options, check_cell, stack_class
 from tasks.task import Task, as_list, text_list
 from tasks.tokenizers import UNK_ID
 
@@ -67,7 +67,7 @@ class TextClassifier(Task):
         self.embedding_dropout_layer = keras.layers.Dropout(embedding_dropout, seed=seed)
         self.rnn = stack_class(cell)(units, num_layers=num_layers, bidirectional=True,
                              inter_layer_dropout=dropout, return_sequences=pooling != "last",
-                             seed=seed, name="rnn")
+                             seed=seed, name="rnn", **cell_options(cell))
         if pooling == "attention":
             self.attention_hidden = keras.layers.Dense(units, activation="tanh",
                                                        name="attention_hidden")

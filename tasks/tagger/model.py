@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from tasks.cells import stack_class
+from tasks.cells import cell_options, stack_class
 from tasks.tagger.crf import CRF
 from tasks.tagger.preprocessor import CASES
 from tasks.task import Task, as_list, global_mean, is_text, masked_cross_entropy, with_layer_losses
@@ -60,8 +60,9 @@ class Tagger(Task):
         if char_dim:
             self.char_embedding = keras.layers.Embedding(len(preprocessor.chars), char_dim,
                                                          name="char_embedding")
-            self.char_rnn = stack(char_units, bidirectional=True, name="char_rnn")
-        self.rnn = stack(units, num_layers=num_layers, bidirectional=True,
+            self.char_rnn = stack(char_units, bidirectional=True, name="char_rnn",
+                                  **cell_options(cell))
+        self.rnn = stack(units, num_layers=num_layers, bidirectional=True, **cell_options(cell),
                          inter_layer_dropout=dropout, return_sequences=True, seed=seed,
                          name="rnn")
         self.dropout_layer = keras.layers.Dropout(dropout, seed=seed)

@@ -6,7 +6,7 @@ from keras import ops
 
 import kerasrnn
 from tasks import decoding
-from tasks.cells import cell_class, check_cell, stack_class
+from tasks.cells import cell_class, cell_options, check_cell, stack_class
 from tasks.task import Task, masked_cross_entropy, text_list, with_layer_losses
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
@@ -72,8 +72,13 @@ class Translator(Task):
             self.target_tokenizer.vocabulary_size, embed_dim, name="target_embedding")
         self.encoder = stack_class(cell)(units, num_layers=num_layers, bidirectional=True,
                                          inter_layer_dropout=dropout, return_sequences=True,
-                                         return_state=True, seed=seed, name="encoder")
-        self.decoder_cells = [cell_class(cell)(width, name=f"decoder_{i}")
+                                         return_state=True, seed=seed, name="encoder",
+                                         **cell_options(cell))
+        # The decoder steps in the translator's own loop, where no per-sequence random masks
+        # are drawn: a cell variant's zoneout and weight-drop act in the encoder only.
+        decoder_options = {k: v for k, v in cell_options(cell).items()
+                           if k not in ("zoneout_h", "zoneout_c", "weight_drop")}
+        self.decoder_cells = [cell_class(cell)(width, name=f"decoder_{i}", **decoder_options)
                               for i in range(num_layers)]
         # The decoder's states per layer: (h, c) for an LSTM, (c, window) for a QRNN, (h,)
         # for the others. The states of the decoder's width start from the encoder's final
