@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 from conftest import assert_close, gradients, weighted_sum_loss
 from test_equal_keras import randomize
-from test_parallel_cells import mixed_mask, sigmoid
+from test_parallel_cells import (
+    assert_padding_changes_nothing,
+    assert_task_round_trip,
+    mixed_mask,
+    sigmoid,
+)
 
 import kerasrnn
 
@@ -277,19 +282,7 @@ def test_deep_bidirectional_stacks_equal_their_step_loops_and_reload(cls, option
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_padding_changes_nothing_on_real_steps(name, rng):
-    layer = make(name)
-    x = rng.normal(size=(1, 4, F)).astype("float32")
-    layer(x)
-    randomize(layer, rng)
-    alone = layer(x)
-    for positions in ([0, 1, 2, 3], [3, 4, 5, 6], [0, 2, 3, 6]):
-        padded = rng.normal(size=(1, T, F)).astype("float32")  # garbage at padded steps
-        mask = np.zeros((1, T), bool)
-        padded[0, positions], mask[0, positions] = x[0], True
-        out = layer(padded, mask=mask)
-        assert_close(np.asarray(out[0])[0, positions], np.asarray(alone[0])[0], 1e-5, "outputs")
-        for a, b in zip(out[1:], alone[1:]):
-            assert_close(a, b, 1e-5, "final states")
+    assert_padding_changes_nothing(make(name), rng, F)
 
 
 def test_random_variants_act_at_training_only(rng):
@@ -372,27 +365,10 @@ def test_diagnostics_follow_the_variants(rng):
 def test_every_task_trains_saves_and_reloads_with_a_variant(task, cell, tmp_path):
     """A variant named in the task's `cell` (the scripts' --cell NAME:option=value) reaches
     every recurrent cell of the model, trains, and comes back from the .keras file."""
-    from test_task_contract import TASKS
-
-    model, x, y = TASKS[task](cell=cell)
-    model.fit(x, y, epochs=1, verbose=0) if y is not None else model.fit(x, epochs=1, verbose=0)
+    model = assert_task_round_trip(task, cell, tmp_path)
     cells = [layer for layer in model._flatten_layers()
              if isinstance(layer, (kerasrnn.LSTMCell, kerasrnn.GRUCell))]
     assert cells and all(c.layer_norm for c in cells), cells
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    assert loaded.get_config()["cell"] == cell
-    inputs = [s for s, _ in x] if task == "translator" else x
-    if task == "language_model":
-        assert loaded.generate(inputs[:2], max_length=4) == model.generate(inputs[:2], max_length=4)
-    elif task == "translator":
-        assert loaded.translate(inputs) == model.translate(inputs)
-    elif task == "tagger":
-        assert loaded.predict(inputs, verbose=0) == model.predict(inputs, verbose=0)
-    else:
-        assert_close(loaded.predict(inputs, verbose=0)["probabilities"],
-                     model.predict(inputs, verbose=0)["probabilities"], 1e-6, task)
 
 
 @pytest.mark.parametrize("cell,message", [

@@ -236,15 +236,18 @@ def test_deep_bidirectional_residual_stacks_equal_their_step_loops(cls, rng, tmp
 
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_padding_changes_nothing_on_real_steps(name, rng):
+    assert_padding_changes_nothing(make(name), rng, F)
+
+
+def assert_padding_changes_nothing(layer, rng, features):
     """A sequence padded on the right or on the left (or with holes) gives, at its real steps
-    and in its final states, what the same sequence alone gives."""
-    layer = make(name)
-    x = rng.normal(size=(1, 4, F)).astype("float32")
+    and in its final states, what the same sequence alone gives (`layer`: return_state)."""
+    x = rng.normal(size=(1, 4, features)).astype("float32")
     layer(x)
     randomize(layer, rng)
     alone = layer(x)
     for positions in ([0, 1, 2, 3], [3, 4, 5, 6], [0, 2, 3, 6]):
-        padded = rng.normal(size=(1, T, F)).astype("float32")  # garbage at padded steps
+        padded = rng.normal(size=(1, T, features)).astype("float32")  # garbage when padded
         mask = np.zeros((1, T), bool)
         padded[0, positions], mask[0, positions] = x[0], True
         out = layer(padded, mask=mask)
@@ -303,6 +306,12 @@ def test_indrnn_constraint_and_bad_arguments(rng):
 def test_every_task_trains_saves_and_reloads_with_a_parallel_cell(task, cell, tmp_path):
     """`cell` in every task's Config (the scripts' --cell): a training epoch, then the .keras
     file predicts the same."""
+    assert_task_round_trip(task, cell, tmp_path)
+
+
+def assert_task_round_trip(task, cell, tmp_path):
+    """The task's tiny model with `cell` trains an epoch; its .keras file predicts the same.
+    Returns the trained model."""
     model, x, y = TASKS[task](cell=cell)
     model.fit(x, y, epochs=1, verbose=0) if y is not None else model.fit(x, epochs=1, verbose=0)
     assert model.get_config()["cell"] == cell
@@ -319,6 +328,7 @@ def test_every_task_trains_saves_and_reloads_with_a_parallel_cell(task, cell, tm
     else:
         assert_close(loaded.predict(inputs, verbose=0)["probabilities"],
                      model.predict(inputs, verbose=0)["probabilities"], 1e-6, task)
+    return model
 
 
 def test_diagnostics_follow_the_parallel_cells(rng):
