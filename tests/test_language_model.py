@@ -344,3 +344,34 @@ def test_script_trains_evaluates_generates_and_exports(tmp_path, capsys):
     assert texts == again and texts[0].startswith("the cat")
     path = lm.main(["export", "--out", str(tmp_path / "sm"), *common])
     assert os.path.exists(os.path.join(path, "saved_model.pb"))
+
+
+def test_activation_regularization_is_merity_s_ar_and_tar():
+    """AR (α·mean h², after the last dropout) and TAR (β·mean (h_t - h_{t-1})², over
+    consecutive real tokens) are added to the loss at training only; with no dropout both see
+    the same h, computed here layer by layer."""
+    tokenizer = lm.make_tokenizer(corpus(30, 0))
+    model = lm.RNNLanguageModel(tokenizer, embed_dim=6, units=5, num_layers=2,
+                                activation_regularization=2.0,
+                                temporal_activation_regularization=1.0, seed=0)
+    ids = np.array([[3, 4, 5, 6, 7], [4, 5, 6, 0, 0]], "int32")
+    mask = ids > 0
+    features = {"token_ids": ids, "padding_mask": mask}
+    model(features)
+    assert not model.losses  # inference adds nothing
+    model(features, training=True)
+    x = model.embedding(ids)
+    for rnn in model.rnns:
+        x = rnn(x, mask=mask)[0]
+    h, real = np.asarray(x, "float64"), mask[..., None].astype("float64")
+    ar = 2.0 * (h ** 2 * real).sum() / (real.sum() * 5)
+    both = real[:, 1:] * real[:, :-1]
+    tar = 1.0 * ((h[:, 1:] - h[:, :-1]) ** 2 * both).sum() / (both.sum() * 5)
+    assert len(model.losses) == 1
+    assert_close(float(model.losses[0]), ar + tar, 1e-5, "AR + TAR")
+    assert lm.PRESETS["awd"].activation_regularization > 0  # the preset uses it
+    config = dataclasses.replace(lm.PRESETS["tiny"], cell="lstm:weight_drop=0.5",
+                                 activation_regularization=2.0,
+                                 temporal_activation_regularization=1.0)
+    _, history, results = lm.train(config, corpus(60, 0), corpus(20, 1), verbose=0)
+    assert np.isfinite(history.history["loss"][-1]) and np.isfinite(results["perplexity"])

@@ -44,6 +44,10 @@ class RNNLanguageModel(Task):
         embedding_dropout, dropout, output_dropout: dropout rates on the embeddings, between
             layers and before the output layer; `recurrent_dropout` on h_{t-1} in the cells.
         variational: the first three use one mask per sequence (shared over time).
+        activation_regularization, temporal_activation_regularization: AR and TAR (Merity et
+            al. 2017): at training, α · mean(h²) of the last layer's output after its dropout
+            and β · mean((h_t - h_{t-1})²) of that output before it, over real tokens, are
+            added to the loss. 0 (the default): off.
         init_scale: if > 0, every weight starts uniform in [-init_scale, init_scale].
         carry_batch_size: if set, `call` starts from the state the previous call ended in
             (truncated BPTT over contiguous batches of exactly this many rows); `fit` resets it
@@ -67,7 +71,8 @@ class RNNLanguageModel(Task):
     def __init__(self, preprocessor, cell="lstm", embed_dim=200, units=200, num_layers=2,
                  tie_embeddings=False, embedding_dropout=0.0, dropout=0.0, output_dropout=0.0,
                  recurrent_dropout=0.0, variational=False, init_scale=0.0, carry_batch_size=None,
-                 num_steps=20, seed=None, **kwargs):
+                 num_steps=20, activation_regularization=0.0,
+                 temporal_activation_regularization=0.0, seed=None, **kwargs):
         if isinstance(preprocessor, TextTokenizer):
             preprocessor = LanguageModelPreprocessor(preprocessor)
         super().__init__(preprocessor, **kwargs)
@@ -86,6 +91,8 @@ class RNNLanguageModel(Task):
         self.output_dropout, self.recurrent_dropout = output_dropout, recurrent_dropout
         self.variational, self.carry_batch_size = variational, carry_batch_size
         self.num_steps = num_steps
+        self.activation_regularization = activation_regularization
+        self.temporal_activation_regularization = temporal_activation_regularization
         vocab_size = self.preprocessor.vocabulary_size
 
         init = (lambda: keras.initializers.RandomUniform(-init_scale, init_scale, seed)) \
@@ -187,8 +194,25 @@ class RNNLanguageModel(Task):
         for i, (rnn, init) in enumerate(zip(self.rnns, self._split(state))):
             x, *states = rnn(x, initial_state=init, mask=padding_mask, training=training)
             new_states += states
-            x = self.dropouts[i + 1](x, training=training)
+            h, x = x, self.dropouts[i + 1](x, training=training)
+        if training and (self.activation_regularization or
+                         self.temporal_activation_regularization):
+            self.add_loss(self._activation_penalty(x, h, padding_mask))
         return self._logits(x), ops.concatenate(new_states, axis=-1)
+
+    def _activation_penalty(self, dropped, h, padding_mask):
+        """AR + TAR (Merity et al. 2017) of the last layer's output, means over real tokens."""
+        real = ops.ones_like(h[..., :1]) if padding_mask is None else \
+            ops.cast(padding_mask, h.dtype)[..., None]
+
+        def mean(squares, weights):
+            count = ops.sum(weights) * ops.cast(ops.shape(squares)[-1], h.dtype)
+            return ops.sum(squares * weights) / ops.maximum(count, 1.0)
+
+        penalty = self.activation_regularization * mean(ops.square(dropped), real)
+        both = real[:, 1:] * real[:, :-1]  # consecutive real tokens
+        return penalty + self.temporal_activation_regularization * mean(
+            ops.square(h[:, 1:] - h[:, :-1]), both)
 
     def call(self, inputs, training=False):
         if isinstance(inputs, dict):

@@ -29,6 +29,8 @@ class Config:
     output_dropout: float = 0.0  # before the softmax layer
     recurrent_dropout: float = 0.0  # on h_{t-1} inside the cells (always one mask per row)
     variational: bool = False  # one dropout mask per sequence for the three above as well
+    activation_regularization: float = 0.0  # AR: α·mean(h²) of the last, dropped output
+    temporal_activation_regularization: float = 0.0  # TAR: β·mean((h_t - h_{t-1})²), undropped
     init_scale: float = 0.0  # > 0: all weights uniform in [-s, s] (Zaremba); 0: Keras defaults
     batching: str = "bptt"  # "bptt" (carried state) or "sentences" (padded, state reset)
     num_steps: int = 20  # BPTT length
@@ -64,6 +66,14 @@ PRESETS = {
     "best": Config(embed_dim=256, units=256, tie_embeddings=True, embedding_dropout=0.3,
                    dropout=0.3, output_dropout=0.3, variational=True, init_scale=0.1, epochs=7,
                    optimizer="sgd", learning_rate=20.0, clipnorm=0.0, global_clipnorm=0.25),
+    # AWD-LSTM's regularization (Merity et al. 2017) at `best`'s size and budget: weight-drop
+    # on the recurrent kernels (the fused kernel stays fused), AR α=2 and TAR β=1, with the
+    # other dropouts lowered to make room for it.
+    "awd": Config(cell="lstm:weight_drop=0.4", embed_dim=256, units=256, tie_embeddings=True,
+                  embedding_dropout=0.2, dropout=0.2, output_dropout=0.3, variational=True,
+                  activation_regularization=2.0, temporal_activation_regularization=1.0,
+                  init_scale=0.1, epochs=7, optimizer="sgd", learning_rate=20.0, clipnorm=0.0,
+                  global_clipnorm=0.25),
     # `compare`: the same small budget for every model of the seeds' table.
     "compare": Config(max_train_tokens=300_000, num_layers=1, embed_dim=128, units=256,
                       batch_size=32),
