@@ -156,6 +156,22 @@ class Task(keras.Model):
         return config
 
 
+def activation_penalty(dropped, h, padding_mask, alpha, beta):
+    """AR + TAR (Merity et al. 2017) of a recurrent layer's (batch, T, units) output:
+    alpha · mean(dropped²) (after its dropout) + beta · mean((h_t - h_{t-1})²) (before it),
+    means over real positions (and over consecutive real ones for TAR)."""
+    real = ops.ones_like(h[..., :1]) if padding_mask is None else \
+        ops.cast(padding_mask, h.dtype)[..., None]
+
+    def mean(squares, weights):
+        count = ops.sum(weights) * ops.cast(ops.shape(squares)[-1], h.dtype)
+        return ops.sum(squares * weights) / ops.maximum(count, 1.0)
+
+    both = real[:, 1:] * real[:, :-1]
+    return alpha * mean(ops.square(dropped), real) + beta * mean(
+        ops.square(h[:, 1:] - h[:, :-1]), both)
+
+
 def masked_cross_entropy(labels, logits, mask, label_smoothing=0.0):
     """The mean cross-entropy over real positions (`mask` 1) of (batch, T, V) logits, with
     label smoothing spread over the vocabulary; a batch with no real position gives 0."""

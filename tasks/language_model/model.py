@@ -12,7 +12,7 @@ import kerasrnn
 from tasks import decoding
 from tasks.cells import cell_class, cell_options, check_cell
 from tasks.language_model.preprocessor import LanguageModelPreprocessor, pad
-from tasks.task import Task, as_list, replica_context, text_list
+from tasks.task import Task, activation_penalty, as_list, replica_context, text_list
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID, TextTokenizer
 
 
@@ -197,22 +197,10 @@ class RNNLanguageModel(Task):
             h, x = x, self.dropouts[i + 1](x, training=training)
         if training and (self.activation_regularization or
                          self.temporal_activation_regularization):
-            self.add_loss(self._activation_penalty(x, h, padding_mask))
+            self.add_loss(activation_penalty(
+                x, h, padding_mask, self.activation_regularization,
+                self.temporal_activation_regularization))
         return self._logits(x), ops.concatenate(new_states, axis=-1)
-
-    def _activation_penalty(self, dropped, h, padding_mask):
-        """AR + TAR (Merity et al. 2017) of the last layer's output, means over real tokens."""
-        real = ops.ones_like(h[..., :1]) if padding_mask is None else \
-            ops.cast(padding_mask, h.dtype)[..., None]
-
-        def mean(squares, weights):
-            count = ops.sum(weights) * ops.cast(ops.shape(squares)[-1], h.dtype)
-            return ops.sum(squares * weights) / ops.maximum(count, 1.0)
-
-        penalty = self.activation_regularization * mean(ops.square(dropped), real)
-        both = real[:, 1:] * real[:, :-1]  # consecutive real tokens
-        return penalty + self.temporal_activation_regularization * mean(
-            ops.square(h[:, 1:] - h[:, :-1]), both)
 
     def call(self, inputs, training=False):
         if isinstance(inputs, dict):
