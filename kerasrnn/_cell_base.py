@@ -228,8 +228,8 @@ class _BaseCell(keras.layers.Layer):
         ract = _activation_name(getattr(self, "recurrent_activation", self.activation))
         if act not in _fused.FUNCTIONS or ract not in _fused.FUNCTIONS:
             return None
-        if any(self.zoneout_rates()):  # per-step random state updates: the generic loop
-            return None
+        if any(self.zoneout_rates()) or getattr(self, "layer_norm", False):
+            return None  # zoneout's per-step draws, layer norm: the generic loop (not fused)
         return _fused._Spec(
             mask, rec_mask, zero_output, act, ract, unroll, training, sequences=sequences
         )

@@ -112,11 +112,6 @@ class GRUCell(_BaseCell):
         h = self._zone(0, h_prev, h, training)
         return {"update": z, "reset": r, "candidate": hh, "hidden": h}
 
-    def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
-        if self.layer_norm:
-            return None
-        return super().fused_spec(mask, rec_mask, zero_output, unroll, training, sequences)
-
     def fused_sequence(self, x, states, spec):
         out, h = _fused_gated.gru_sequence(
             x, states[0], _value(self.kernel), self._recurrent_kernel(spec.training, fused=True),

@@ -171,11 +171,6 @@ class LSTMCell(_BaseCell):
         c = self._zone(1, c_prev, c, training)
         return {"input": i, "forget": f, "output": o, "candidate": g, "cell": c, "hidden": h}
 
-    def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
-        if self.layer_norm:
-            return None
-        return super().fused_spec(mask, rec_mask, zero_output, unroll, training, sequences)
-
     def fused_sequence(self, x, states, spec):
         out, h, c = _fused_gated.lstm_sequence(
             x, states[0], states[1], _value(self.kernel),

@@ -13,6 +13,7 @@ from conftest import assert_close, gradients, weighted_sum_loss
 from test_equal_keras import randomize
 from test_parallel_cells import (
     assert_padding_changes_nothing,
+    assert_reloads_the_same,
     assert_task_round_trip,
     mixed_mask,
     sigmoid,
@@ -273,11 +274,7 @@ def test_deep_bidirectional_stacks_equal_their_step_loops_and_reload(cls, option
     assert_gradient(dx_f, dx_s, "d inputs")
     for a, b in zip(dw_f, dw_s):
         assert_gradient(a, b, "d weights")
-    inputs = keras.Input((T, F))
-    model = keras.Model(inputs, fast(inputs)[0])
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    assert_close(loaded(x), model(x), 1e-6, "reloaded")
+    assert_reloads_the_same(fast, x, tmp_path)
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))
