@@ -39,6 +39,10 @@ def _activation_name(fn):
 class _BaseCell(keras.layers.Layer):
     """Shared options and dropout handling of the built-in cells (not public)."""
 
+    # which of "zoneout" and "layer_norm" the cell's fused kernel implements (when on, the
+    # others send the cell to the generic loop)
+    fused_variants = ()
+
     def __init__(
         self,
         units,
@@ -90,6 +94,7 @@ class _BaseCell(keras.layers.Layer):
         self._step_masks = None
         self._weight_mask = None
         self._zoneout_step = None
+        self._zoneout_masks = None  # a fused kernel's (T, B, size) masks, set by kerasrnn.RNN
 
     # Number of gate blocks in kernel / recurrent_kernel (1 for SimpleRNN, 4 LSTM, 3 GRU).
     gates = 1
@@ -192,6 +197,13 @@ class _BaseCell(keras.layers.Layer):
             for rate, size in zip(self.zoneout_rates(), _flat_sizes(self))
         ]
 
+    def _fused_zoneout(self, spec):
+        """Per state, what a fused kernel's zoneout takes: None (none), the rate (inference)
+        or the (T, B, size) masks that `kerasrnn.RNN` drew for this call (training)."""
+        masks = self._zoneout_masks or [None] * len(self.zoneout_rates())
+        return [m if m is not None else (None if spec.training or r <= 0 else r)
+                for m, r in zip(masks, self.zoneout_rates())]
+
     def _zone(self, index, old, new, training):
         """Zoneout of state `index`: d * old + (1 - d) * new, with d this step's 0/1 mask at
         training and the rate itself (the expectation) at inference."""
@@ -228,8 +240,10 @@ class _BaseCell(keras.layers.Layer):
         ract = _activation_name(getattr(self, "recurrent_activation", self.activation))
         if act not in _fused.FUNCTIONS or ract not in _fused.FUNCTIONS:
             return None
-        if any(self.zoneout_rates()) or getattr(self, "layer_norm", False):
-            return None  # zoneout's per-step draws, layer norm: the generic loop (not fused)
+        if any(self.zoneout_rates()) and "zoneout" not in self.fused_variants:
+            return None
+        if getattr(self, "layer_norm", False) and "layer_norm" not in self.fused_variants:
+            return None
         return _fused._Spec(
             mask, rec_mask, zero_output, act, ract, unroll, training, sequences=sequences
         )

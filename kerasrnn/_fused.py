@@ -77,6 +77,27 @@ def _add(a, b):
     return a if b is None else a + b
 
 
+def _normalize(a, blocks, epsilon=1e-5):
+    """Layer normalization over each of `blocks` equal parts of the last axis (as
+    `_cell_base.block_norm`): the normalized `a` and 1/sqrt(var + epsilon), (..., blocks, 1)."""
+    shape = ops.shape(a)
+    parts = ops.reshape(a, tuple(shape[:-1]) + (blocks, a.shape[-1] // blocks))
+    centered = parts - ops.mean(parts, axis=-1, keepdims=True)
+    rstd = ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True) + epsilon)
+    return ops.reshape(centered * rstd, shape), rstd
+
+
+def _normalize_grad(d, n, rstd, blocks):
+    """Gradient of `_normalize` from that of its output `d`, the normalized `n` and `rstd`:
+    rstd (d - mean(d) - n mean(d n)), the means over each block."""
+    shape = ops.shape(d)
+    split = tuple(shape[:-1]) + (blocks, d.shape[-1] // blocks)
+    d, n = ops.reshape(d, split), ops.reshape(n, split)
+    mean_d = ops.mean(d, axis=-1, keepdims=True)
+    mean_dn = ops.mean(d * n, axis=-1, keepdims=True)
+    return ops.reshape(rstd * (d - mean_d - n * mean_dn), shape)
+
+
 def _unpack_upstream(args, n):
     # TF passes one upstream gradient per output; JAX passes them as one tuple.
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -157,7 +178,7 @@ def _recurrent_in(h, rec_mask):
 def _parse(args, n_states, use_bias, spec, n_more=0):
     """args = [x, *states, kernel, recurrent_kernel, (bias), *more, (mask), (rec_mask)];
     returns (x, states, w, u, b, bool mask, rec_mask, *more): `more` are a kernel's further
-    weights (the LSTM's projection and peepholes)."""
+    weights (the LSTM's projection, peepholes and layer norm)."""
     x, states = args[0], tuple(args[1 : 1 + n_states])
     w, u = args[1 + n_states], args[2 + n_states]
     b = args[3 + n_states] if use_bias else None
@@ -169,7 +190,7 @@ def _parse(args, n_states, use_bias, spec, n_more=0):
 
 def _launch(
     forward, backward, make_step, x, states, kernel, recurrent_kernel, bias, spec, input_grad=None,
-    more=(),
+    more=(), n_step=0,
 ):
     """Runs a kernel with its hand-written gradient.
 
@@ -184,7 +205,8 @@ def _launch(
     At inference (`spec.training=False`) a lean forward loop that saves nothing runs instead;
     if it is differentiated after all, its gradient re-runs `forward` and applies `backward`.
     `more`: further weights, after the bias in `args` (and in `backward`'s gradients);
-    `make_step(w, u, b, rec_mask, mask, save, *more)` receives them.
+    `make_step(w, u, b, rec_mask, mask, save, *more)` receives them, but for the last
+    `n_step` of them: those are per-step (T, B, .) inputs, which the loop reads after x.
     """
     use_bias = bias is not None
     n_states = len(states)
@@ -221,9 +243,11 @@ def _launch(
 
     def lean_forward(*args):
         x, init, w, u, b, m, rm, *weights = _parse(args, n_states, use_bias, spec, len(more))
-        step = make_step(w, u, b, rm, m, False, *weights)
+        per_step = tuple(weights[len(weights) - n_step :])
+        step = make_step(w, u, b, rm, m, False, *weights[: len(weights) - n_step])
         final, ys = _scan.scan(
-            step, init, _masked_xs((x,), m), n_ys=int(spec.sequences), unroll=spec.unroll
+            step, init, _masked_xs((x,) + per_step, m), n_ys=int(spec.sequences),
+            unroll=spec.unroll,
         )
         return (_first_output(spec, ys[0] if ys else final[0], m),) + tuple(final)
 
@@ -248,9 +272,13 @@ def _weight_grads(x, d_in, bias_grad_needed):
     return [dw], ([ops.sum(_flat(d_in), axis=0)] if bias_grad_needed else [])
 
 
-def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
-    """Elman RNN over a whole sequence. `bias` may be None (use_bias=False)."""
+def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec, zoneout=None):
+    """Elman RNN over a whole sequence. `bias` may be None (use_bias=False). `zoneout`: None,
+    the rate (inference) or the (T, B, H) 0/1 masks of the units kept (training); the loop
+    then also saves h~_t = act(a_t), whose derivative the backward needs."""
     use_bias = bias is not None
+    masks = [] if zoneout is None or isinstance(zoneout, float) else [zoneout]
+    zoned = zoneout is not None
 
     def make_step(w, u, b, rm, m, save):
         def step(carry, xs):
@@ -258,39 +286,46 @@ def simple_rnn_sequence(x, h0, kernel, recurrent_kernel, bias, spec):
             a = ops.matmul(xs[0], w) + ops.matmul(_recurrent_in(h, rm), u)
             if use_bias:
                 a = a + b
-            h_new = _keep(xs[1] if m is not None else None, spec.act(a), h)
-            return (h_new,), (h_new,) if (save or spec.sequences) else ()
+            h_act = spec.act(a)
+            kh = xs[1] if masks else zoneout
+            h_new = _keep(xs[-1] if m is not None else None,
+                          h_act if kh is None else h_act + kh * (h - h_act), h)
+            ys = (h_new,) if (save or spec.sequences) else ()
+            return (h_new,), ys + ((h_act,) if save and zoned else ())
 
         return step
 
     def forward(*args):
-        x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
-        (h_t,), (hs,) = _scan.scan(
-            make_step(w, u, b, rm, m, True), (h0,), _masked_xs((x,), m), n_ys=1,
+        x, (h0,), w, u, b, m, rm, *kept = _parse(args, 1, use_bias, spec, len(masks))
+        (h_t,), saved = _scan.scan(
+            make_step(w, u, b, rm, m, True), (h0,), _masked_xs((x, *kept), m), n_ys=1 + zoned,
             unroll=spec.unroll,
         )
-        return (_first_output(spec, hs if spec.sequences else h_t, m), h_t), (hs,)
+        return (_first_output(spec, saved[0] if spec.sequences else h_t, m), h_t), saved
 
     def backward(args, saved, upstream):
-        x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
-        (hs,) = saved
+        x, (h0,), w, u, b, m, rm, *kept = _parse(args, 1, use_bias, spec, len(masks))
+        hs, h_act = saved[0], saved[-1]  # h_t, and act(a_t) (the same without zoneout)
         d_out, dh_t = _sequence_grad(spec, *upstream, hs, m)
         u_t = ops.transpose(u)  # once, outside the reverse loop
 
         def back(carry, xs):
             (dh,) = carry
             d_o, h = xs[:2]
-            dh, dh_skip = _split_masked(xs[2] if m is not None else None, dh + d_o)
-            da = dh * spec.dact(h)
-            dh_prev = _recurrent_in(ops.matmul(da, u_t), rm)
+            dh, dh_skip = _split_masked(xs[-1] if m is not None else None, dh + d_o)
+            kh = xs[2] if masks else zoneout
+            dh_kept = None if kh is None else dh * kh  # zoneout: straight to h_{t-1}
+            da = (dh if kh is None else dh - dh_kept) * spec.dact(h)
+            dh_prev = _add(_recurrent_in(ops.matmul(da, u_t), rm), dh_kept)
             return (_add(dh_prev, dh_skip),), (da,)
 
         (dh0,), (da,) = _scan.scan(
-            back, (dh_t,), _masked_xs((d_out, hs), m), n_ys=1, reverse=True,
+            back, (dh_t,), _masked_xs((d_out, h_act, *kept), m), n_ys=1, reverse=True,
             unroll=spec.unroll, overwrite=0,
         )
         dw, db = _weight_grads(x, da, use_bias)
         du = _sum_outer(_recurrent_in(_shift(h0, hs), rm), da)
-        return (da,), [dh0, *dw, du, *db]
+        return (da,), [dh0, *dw, du, *db] + [ops.zeros_like(k) for k in kept]
 
-    return _launch(forward, backward, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec)
+    return _launch(forward, backward, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec,
+                   more=masks, n_step=len(masks))

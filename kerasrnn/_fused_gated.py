@@ -1,5 +1,6 @@
-"""The LSTM and GRU whole-sequence kernels with hand-written gradients (the conventions and
-the shared machinery: `kerasrnn._fused`)."""
+"""The LSTM whole-sequence kernel with hand-written gradients, every variant of
+`kerasrnn.LSTMCell` included (the conventions and the shared machinery: `kerasrnn._fused`;
+the GRU's kernel: `kerasrnn._fused_gru`)."""
 
 from keras import ops
 
@@ -11,20 +12,22 @@ from kerasrnn._fused import (
     _keep,
     _launch,
     _masked_xs,
+    _normalize,
+    _normalize_grad,
     _parse,
     _recurrent_in,
     _shift,
-    _split_masked,
     _sum_outer,
     _upstream_xs,
-    _weight_grads,
 )
 
 
 def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec, projection=None,
-                  peephole=None):
-    """LSTM over a whole sequence. `bias` may be None (use_bias=False); `projection` (H, P)
-    and `peephole` (3, H) are the variants' weights, or None (`kerasrnn.LSTMCell`).
+                  peephole=None, norm=None, zoneout=(None, None)):
+    """LSTM over a whole sequence. `bias` may be None (use_bias=False); the variants'
+    weights (`kerasrnn.LSTMCell`) are None when off: `projection` (H, P), `peephole` (3, H),
+    `norm` the layer norm's gains and shift (γ_x, γ_h, γ_c, β_c); `zoneout` holds, for h and
+    for c, None, the rate (inference) or the (T, B, .) 0/1 masks of the units kept (training).
 
     The forward loop saves, per step, what the backward loop multiplies by instead of the
     gates: P = [g i', c_{t-1} f', i g', tanh(c_t) o'] (so dZ = [dc, dc, dc, dm] * P, with
@@ -34,19 +37,44 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec, projection=No
     is written over P in place. Peepholes add dZ_o p_o to dc and dZ_i p_i + dZ_f p_f to
     dc_{t-1}; their weights' gradients need the saved c_t. A projection saves m_t (zero at
     masked steps) and has the reverse loop return dh_t, so that dW_hr = sum m_t^T dh_t.
+
+    Layer norm saves the normalized h_{t-1} U and c_t with their 1/std; the reverse loop
+    takes the recurrent side's and the cell's norm gradients (`_normalize_grad`), the input
+    side's is one whole-sequence op after it (x W is recomputed there, not saved).
+    Zoneout (h_t = k h_{t-1} + (1 - k) h~_t, the same for c) scales dh and dc by 1 - k on
+    their way into the step and hands k dh, k dc straight to h_{t-1}, c_{t-1}.
     """
     use_bias = bias is not None
+    proj, peep, normed = projection is not None, peephole is not None, norm is not None
+    masks = [k for k in zoneout if k is not None and not isinstance(k, float)]
+    zoned_c = zoneout[1] is not None
     extra_weights = [t for t in (projection, peephole) if t is not None]
-    proj, peep = projection is not None, peephole is not None
+    extra_weights += (list(norm) if normed else []) + masks
+
+    def zone_rates(xs):
+        """Per state: None, a float rate, or this step's mask (read after x in `xs`)."""
+        found, k = [], 1
+        for z in zoneout:
+            if z is None or isinstance(z, float):
+                found.append(z)
+            else:
+                found.append(xs[k])
+                k += 1
+        return found
 
     def make_step(w, u, b, rm, m, save, *more):
         wr = more[0] if proj else None
-        pw = more[-1] if peep else None
+        pw = more[proj] if peep else None
+        gx, gh, gc, bc = more[proj + peep : proj + peep + 4] if normed else (None,) * 4
 
         def step(carry, xs):
             h, c = carry
             hr = _recurrent_in(h, rm)
-            z = ops.matmul(xs[0], w) + ops.matmul(hr, u)
+            zx, zh = ops.matmul(xs[0], w), ops.matmul(hr, u)
+            if normed:
+                nh, rh = _normalize(zh, 4)
+                zx, zh = _normalize(zx, 4)[0] * gx, nh * gh
+            z = zx + zh
             if use_bias:
                 z = z + b
             zi, zf, zg, zo = ops.split(z, 4, axis=-1)
@@ -56,14 +84,21 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec, projection=No
             g = spec.act(zg)
             c_new = f * c + i * g
             o = spec.ract(zo + pw[2] * c_new if peep else zo)
-            tc = spec.act(c_new)
+            if normed:
+                nc, rc = _normalize(c_new, 1)
+                tc = spec.act(nc * gc + bc)
+            else:
+                tc = spec.act(c_new)
             mid = o * tc
             h_new = ops.matmul(mid, wr) if proj else mid
-            mt = xs[1] if m is not None else None
-            h_new, c_new = _keep(mt, h_new, h), _keep(mt, c_new, c)
+            kh, kc = zone_rates(xs)
+            h_zoned = h_new if kh is None else h_new + kh * (h - h_new)
+            c_zoned = c_new if kc is None else c_new + kc * (c - c_new)
+            mt = xs[-1] if m is not None else None
+            h_new, c_zoned = _keep(mt, h_zoned, h), _keep(mt, c_zoned, c)
             ys = (h_new,) if spec.sequences else ()
             if not save:
-                return (h_new, c_new), ys
+                return (h_new, c_zoned), ys
             p = ops.concatenate(
                 [g * spec.dract(i), c * spec.dract(f), i * spec.dact(g), tc * spec.dract(o)],
                 axis=-1,
@@ -73,214 +108,104 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, spec, projection=No
                 p, e = ops.where(mt, p, ops.zeros_like(p)), ops.where(mt, e, ops.zeros_like(e))
                 f = ops.where(mt, f, ops.ones_like(f))
                 mid = ops.where(mt, mid, ops.zeros_like(mid)) if proj else mid
-            extra = ((mid,) if proj else ()) + ((c_new,) if peep else ())
-            return (h_new, c_new), (p, e, f, hr) + extra + ys
+            extra = ((mid,) if proj else ()) + ((c_zoned,) if peep else ())
+            extra += ((c_new,) if peep and zoned_c else ()) + ((nh, rh, nc, rc) if normed else ())
+            return (h_new, c_zoned), (p, e, f, hr) + extra + ys
 
         return step
 
-    n_saved, n_more = 4 + proj + peep, proj + peep
+    n_peep = peep * (1 + zoned_c)  # c_t, and c~_t if zoneout makes them differ
+    n_saved = 4 + proj + n_peep + 4 * normed
+    n_more = len(extra_weights) - len(masks)
 
     def forward(*args):
-        x, (h0, c0), w, u, b, m, rm, *more = _parse(args, 2, use_bias, spec, n_more)
+        x, (h0, c0), w, u, b, m, rm, *more = _parse(args, 2, use_bias, spec, len(extra_weights))
         (h_t, c_t), saved = _scan.scan(
-            make_step(w, u, b, rm, m, True, *more), (h0, c0), _masked_xs((x,), m),
-            n_ys=n_saved + spec.sequences, unroll=spec.unroll,
+            make_step(w, u, b, rm, m, True, *more[:n_more]), (h0, c0),
+            _masked_xs((x, *more[n_more:]), m), n_ys=n_saved + spec.sequences,
+            unroll=spec.unroll,
         )
         outputs = (_first_output(spec, saved[-1] if spec.sequences else h_t, m), h_t, c_t)
         return outputs, tuple(saved[:n_saved])
 
     def backward(args, saved, upstream):
-        x, (_, c0), w, u, b, m, rm, *more = _parse(args, 2, use_bias, spec, n_more)
+        x, (_, c0), w, u, b, m, rm, *more = _parse(args, 2, use_bias, spec, len(extra_weights))
         p, e, f, hr_prev = saved[:4]
+        norm_saved = tuple(saved[4 + proj + n_peep :])
         d_out, dh_t, dc_t = upstream
         u_t = ops.transpose(u)  # once, outside the reverse loop
         wr_t = ops.transpose(more[0]) if proj else None
-        pw = more[-1] if peep else None
+        pw = more[proj] if peep else None
+        gx, gh, gc, _ = more[proj + peep : n_more] if normed else (None,) * 4
         units = ops.shape(c0)[-1]
-        xs, dh_t = _upstream_xs(spec, (p, e, f), (d_out, dh_t), m)
+        n_in = 3 + len(norm_saved)
+        xs, dh_t = _upstream_xs(
+            spec, (p, e, f) + norm_saved + tuple(more[n_more:]), (d_out, dh_t), m)
+        if spec.sequences:  # the output gradient goes first, after P, E, f and the norms
+            xs = xs[:n_in] + xs[-1:] + xs[n_in:-1]
 
         def back(carry, xs):
             dh, dc = carry
             p_t, e_t, f_t = xs[:3]
             if spec.sequences:
-                dh = dh + xs[3]
+                dh = dh + xs[n_in]
+            kh, kc = zone_rates(xs[n_in + spec.sequences - 1 :])
+            dh_kept = None if kh is None else dh * kh  # zoneout: straight to h_{t-1}
+            dc_kept = None if kc is None else dc * kc
+            dh = dh if kh is None else dh - dh_kept
+            dc = dc if kc is None else dc - dc_kept
             dm = ops.matmul(dh, wr_t) if proj else dh
-            dc = dc + dm * e_t
+            if normed:
+                nh_t, rh_t, nc_t, rc_t = xs[3:7]
+                d_cell = dm * e_t  # of LN(c_t) γ_c + β_c
+                dc = dc + _normalize_grad(d_cell * gc, nc_t, rc_t, 1)
+            else:
+                dc = dc + dm * e_t
             if peep:
                 dc = dc + dm * p_t[..., 3 * units :] * pw[2]
             dz = ops.concatenate([dc, dc, dc, dm], axis=-1) * p_t
-            dh_prev = _recurrent_in(ops.matmul(dz, u_t), rm)
+            d_rec = _normalize_grad(dz * gh, nh_t, rh_t, 4) if normed else dz
+            dh_prev = _recurrent_in(ops.matmul(d_rec, u_t), rm)
             if m is not None:  # a masked step hands dh on to h_{t-1} unchanged
-                dh_prev = dh_prev + ops.where(xs[-1], ops.zeros_like(dh), dh)
-            dc_prev = dc * f_t
+                skip = dh if dh_kept is None else dh + dh_kept
+                if dh_kept is not None:
+                    dh_kept = ops.where(xs[-1], dh_kept, ops.zeros_like(dh))
+                dh_prev = dh_prev + ops.where(xs[-1], ops.zeros_like(dh), skip)
+            dh_prev = _add(dh_prev, dh_kept)
+            dc_prev = _add(dc * f_t, dc_kept)
             if peep:
                 dc_prev = dc_prev + dz[..., :units] * pw[0] + dz[..., units : 2 * units] * pw[1]
-            return (dh_prev, dc_prev), (dz,) + ((dh,) if proj else ())
+            ys = (dz,) + ((dh,) if proj else ()) + ((d_rec, d_cell) if normed else ())
+            return (dh_prev, dc_prev), ys
 
         (dh0, dc0), ys = _scan.scan(
-            back, (dh_t, dc_t), _masked_xs(xs, m), n_ys=1 + proj, reverse=True,
-            unroll=spec.unroll, overwrite=0,
+            back, (dh_t, dc_t), _masked_xs(xs, m), n_ys=1 + proj + 2 * normed, reverse=True,
+            unroll=spec.unroll, overwrite=None if normed else 0,  # in place: 2x slower with LN
         )
         dz = ys[0]
-        dw, db = _weight_grads(x, dz, use_bias)
-        grads = [dh0, dc0, *dw, _sum_outer(hr_prev, dz), *db]
+        d_in, d_rec = dz, dz  # gradients of x W and of h_{t-1} U
+        norm_grads = []
+        if normed:
+            nx, rx = _normalize(ops.matmul(x, w), 4)
+            d_in, d_rec, d_cell = _normalize_grad(dz * gx, nx, rx, 4), ys[-2], ys[-1]
+            nh, nc = norm_saved[0], norm_saved[2]
+            norm_grads = [ops.sum(dz * nx, axis=(0, 1)), ops.sum(dz * nh, axis=(0, 1)),
+                          ops.sum(d_cell * nc, axis=(0, 1)), ops.sum(d_cell, axis=(0, 1))]
+        grads = [dh0, dc0, _sum_outer(x, d_in), _sum_outer(hr_prev, d_rec)]
+        if use_bias:
+            grads.append(ops.sum(_flat(dz), axis=0))
         if proj:
             grads.append(_sum_outer(saved[4], ys[1]))
         if peep:
-            cs = saved[-1]
+            cs, c_tilde = saved[4 + proj], saved[3 + proj + n_peep]  # c_t, c~_t (o's input)
             c_prev = _shift(c0, cs)
             grads.append(ops.stack([
                 ops.sum(dz[..., :units] * c_prev, axis=(0, 1)),
                 ops.sum(dz[..., units : 2 * units] * c_prev, axis=(0, 1)),
-                ops.sum(dz[..., 3 * units :] * cs, axis=(0, 1)),
+                ops.sum(dz[..., 3 * units :] * c_tilde, axis=(0, 1)),
             ]))
-        return (dz,), grads
+        grads += norm_grads + [ops.zeros_like(k) for k in masks]
+        return (d_in,), grads
 
     return _launch(forward, backward, make_step, x, (h0, c0), kernel, recurrent_kernel, bias, spec,
-                   more=extra_weights)
-
-
-def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after, spec):
-    """GRU over a whole sequence, either form. `bias`: (2, 3H) if reset_after else (3H,).
-
-    With `reset_after` (the default form) the forward loop saves the backward's multipliers,
-    as `lstm_sequence` does: the recurrent pre-activations' gradient is [dh, dh, dh] * Q with
-    Q = [(h_{t-1} - h~) z', (1 - z) act'(h~) (h_{t-1} U_h + b_h) r', (1 - z) act'(h~) r],
-    dh_{t-1} gets dh z, and the input side differs only in the candidate block, by
-    dh (1 - z) act'(h~) (1 - r). Masked steps have Q = 0 and z = 1.
-    """
-    use_bias = bias is not None
-    units = ops.shape(h0)[-1]
-
-    def make_step(w, u, b, rm, m, save):
-        b_in, b_rec = (b[0], b[1]) if (use_bias and reset_after) else (b, None)
-        u_zr, u_h = u[:, : 2 * units], u[:, 2 * units :]
-
-        def step(carry, xs):
-            (h,) = carry
-            hr = _recurrent_in(h, rm)
-            xz = ops.matmul(xs[0], w)
-            if b_in is not None:
-                xz = xz + b_in
-            xz_z, xz_r, xz_h = ops.split(xz, 3, axis=-1)
-            if reset_after:
-                rz = ops.matmul(hr, u)
-                if b_rec is not None:
-                    rz = rz + b_rec
-                rz_z, rz_r, rz_h = ops.split(rz, 3, axis=-1)
-                z, r = spec.ract(xz_z + rz_z), spec.ract(xz_r + rz_r)
-                hh = spec.act(xz_h + r * rz_h)
-            else:
-                rz_z, rz_r = ops.split(ops.matmul(hr, u_zr), 2, axis=-1)
-                z, r = spec.ract(xz_z + rz_z), spec.ract(xz_r + rz_r)
-                rz_h = ops.matmul(r * hr, u_h)
-                hh = spec.act(xz_h + rz_h)
-            h_new = hh + z * (h - hh)
-            mt = xs[1] if m is not None else None
-            h_new = _keep(mt, h_new, h)
-            ys = (h_new,) if spec.sequences else ()
-            if not save:
-                return (h_new,), ys
-            if not reset_after:
-                return (h_new,), (ops.concatenate([z, r, hh], axis=-1), rz_h, h_new)
-            qh = (1.0 - z) * spec.dact(hh)
-            q = ops.concatenate([(h - hh) * spec.dract(z), qh * rz_h * spec.dract(r), qh * r], -1)
-            qd = qh * (1.0 - r)
-            if mt is not None:
-                q, qd = ops.where(mt, q, ops.zeros_like(q)), ops.where(mt, qd, ops.zeros_like(qd))
-                z = ops.where(mt, z, ops.ones_like(z))
-            return (h_new,), (q, qd, z, hr) + ys
-
-        return step
-
-    def forward(*args):
-        x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
-        (h_t,), saved = _scan.scan(
-            make_step(w, u, b, rm, m, True), (h0,), _masked_xs((x,), m),
-            n_ys=4 + spec.sequences if reset_after else 3, unroll=spec.unroll,
-        )
-        hs = saved[-1] if (spec.sequences or not reset_after) else None
-        outputs = (_first_output(spec, hs if spec.sequences else h_t, m), h_t)
-        return outputs, tuple(saved[:4] if reset_after else saved)
-
-    def backward(args, saved, upstream):
-        if reset_after:
-            return _backward_reset_after(args, saved, upstream)
-        return _backward_reset_before(args, saved, upstream)
-
-    def _backward_reset_after(args, saved, upstream):
-        x, _, w, u, b, m, rm = _parse(args, 1, use_bias, spec)
-        q, qd, z, hr_prev = saved
-        xs, dh_t = _upstream_xs(spec, (q, qd, z), upstream, m)
-        u_t = ops.transpose(u)  # once, outside the reverse loop
-
-        def back(carry, xs):
-            (dh,) = carry
-            if spec.sequences:
-                dh = dh + xs[3]
-            d_rec = ops.concatenate([dh, dh, dh], axis=-1) * xs[0]
-            dh_prev = _recurrent_in(ops.matmul(d_rec, u_t), rm) + dh * xs[2]
-            return (dh_prev,), (d_rec, dh * xs[1])
-
-        (dh0,), (d_rec, d_cand) = _scan.scan(
-            back, (dh_t,), xs, n_ys=2, reverse=True, unroll=spec.unroll, overwrite=0
-        )
-        # the input side's gradient is d_rec + [0, 0, d_cand]; never materialized
-        dw = _sum_outer(x, d_rec) + ops.pad(_sum_outer(x, d_cand), [[0, 0], [2 * units, 0]])
-        grads = [dh0, dw, _sum_outer(hr_prev, d_rec)]
-        if use_bias:
-            db_rec = ops.sum(_flat(d_rec), axis=0)
-            db_in = db_rec + ops.pad(ops.sum(_flat(d_cand), axis=0), [[2 * units, 0]])
-            grads.append(ops.stack([db_in, db_rec]))
-        return (d_rec, d_cand), grads
-
-    def _backward_reset_before(args, saved, upstream):
-        x, (h0,), w, u, b, m, rm = _parse(args, 1, use_bias, spec)
-        gates, rzh, hs = saved
-        h_prev = _shift(h0, hs)
-        xs, dh_t = _upstream_xs(spec, (gates, rzh, h_prev), upstream, m)
-        # once, outside the reverse loop
-        u_h_t, u_zr_t = ops.transpose(u[:, 2 * units :]), ops.transpose(u[:, : 2 * units])
-
-        def back(carry, xs):
-            (dh,) = carry
-            gate, rz_h, h_p = xs[:3]
-            if spec.sequences:
-                dh = dh + xs[3]
-            dh, dh_skip = _split_masked(xs[-1] if m is not None else None, dh)
-            z, r, hh = ops.split(gate, 3, axis=-1)
-            da_z = dh * (h_p - hh) * spec.dract(z)
-            da_h = dh * (1.0 - z) * spec.dact(hh)
-            d_rh = ops.matmul(da_h, u_h_t)
-            da_r = d_rh * _recurrent_in(h_p, rm) * spec.dract(r)
-            dhr = ops.matmul(ops.concatenate([da_z, da_r], axis=-1), u_zr_t) + d_rh * r
-            dh_prev = _recurrent_in(dhr, rm) + dh * z
-            return (_add(dh_prev, dh_skip),), (ops.concatenate([da_z, da_r, da_h], -1),)
-
-        (dh0,), (dz,) = _scan.scan(
-            back, (dh_t,), _masked_xs(xs, m), n_ys=1, reverse=True, unroll=spec.unroll
-        )
-        dw, db = _weight_grads(x, dz, use_bias)
-        hr_prev = _recurrent_in(h_prev, rm)
-        r_seq = gates[..., units : 2 * units]
-        du = ops.concatenate(
-            [
-                _sum_outer(hr_prev, dz[..., : 2 * units]),
-                _sum_outer(r_seq * hr_prev, dz[..., 2 * units :]),
-            ],
-            axis=1,
-        )
-        return (dz,), [dh0, *dw, du, *db]
-
-    def input_grad(w, ds):
-        if not reset_after:
-            return ops.matmul(_flat(ds[0]), ops.transpose(w))
-        d_rec, d_cand = ds
-        w_h = w[:, 2 * units :]
-        return ops.matmul(_flat(d_rec), ops.transpose(w)) + ops.matmul(
-            _flat(d_cand), ops.transpose(w_h)
-        )
-
-    return _launch(
-        forward, backward, make_step, x, (h0,), kernel, recurrent_kernel, bias, spec, input_grad
-    )
+                   more=extra_weights, n_step=len(masks))

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kerasrnn import _fused_gated
+from kerasrnn import _fused_gru
 from kerasrnn._cell_base import _BaseCell, _value, block_norm, register
 
 
@@ -33,8 +33,9 @@ class GRUCell(_BaseCell):
       (LN(a) = (a - mean(a)) / sqrt(var(a) + 1e-5)).
     - `zoneout_h`, `weight_drop`: as `SimpleRNNCell`.
 
-    A masked (padded) step keeps h. The plain cell and weight-drop run on the fused kernel,
-    layer norm and zoneout on the generic loop.
+    A masked (padded) step keeps h. Inside `kerasrnn.RNN` every variant runs on the fused
+    kernel (`kerasrnn._fused_gru`, hand-written gradients), except layer norm and zoneout
+    with reset_after=False, which run on the generic loop (autodiff through `call`).
 
     Args:
         units: positive int, size of `h`.
@@ -112,10 +113,18 @@ class GRUCell(_BaseCell):
         h = self._zone(0, h_prev, h, training)
         return {"update": z, "reset": r, "candidate": hh, "hidden": h}
 
+    @property
+    def fused_variants(self):
+        return ("zoneout", "layer_norm") if self.reset_after else ()
+
     def fused_sequence(self, x, states, spec):
-        out, h = _fused_gated.gru_sequence(
+        norm = None
+        if self.layer_norm:
+            norm = [_value(self.input_norm_gain), _value(self.recurrent_norm_gain)]
+        out, h = _fused_gru.gru_sequence(
             x, states[0], _value(self.kernel), self._recurrent_kernel(spec.training, fused=True),
-            _value(self.bias), self.reset_after, spec,
+            _value(self.bias), self.reset_after, spec, norm=norm,
+            zoneout=self._fused_zoneout(spec)[0],
         )
         return out, [h]
 

@@ -46,9 +46,8 @@ class LSTMCell(_BaseCell):
       is computed from c~_t). `weight_drop`: DropConnect on `recurrent_kernel`, one mask per
       call (see `SimpleRNNCell`).
 
-    A masked (padded) step keeps `[h, c]` unchanged, zoneout or not. The plain cell, peepholes,
-    projection and weight-drop run on the fused kernel (`kerasrnn._fused_gated`); layer norm
-    and zoneout run on the generic loop (autodiff through the cell's `call`).
+    A masked (padded) step keeps `[h, c]` unchanged, zoneout or not. Inside `kerasrnn.RNN`
+    every variant runs on the fused kernel (`kerasrnn._fused_gated`, hand-written gradients).
 
     Args:
         units: positive int, size of `c` (and of `h` without projection).
@@ -70,6 +69,7 @@ class LSTMCell(_BaseCell):
     """
 
     gates = 4
+    fused_variants = ("zoneout", "layer_norm")
 
     def __init__(
         self, units, activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=True,
@@ -172,10 +172,15 @@ class LSTMCell(_BaseCell):
         return {"input": i, "forget": f, "output": o, "candidate": g, "cell": c, "hidden": h}
 
     def fused_sequence(self, x, states, spec):
+        kernel, bias, norm = _value(self.kernel), _value(self.bias), None
+        if self.layer_norm:
+            norm = [_value(v) for v in (self.input_norm_gain, self.recurrent_norm_gain,
+                                        self.cell_norm_gain, self.cell_norm_bias)]
         out, h, c = _fused_gated.lstm_sequence(
-            x, states[0], states[1], _value(self.kernel),
-            self._recurrent_kernel(spec.training, fused=True), _value(self.bias), spec,
+            x, states[0], states[1], kernel, self._recurrent_kernel(spec.training, fused=True),
+            bias, spec,
             projection=_value(self.projection_kernel), peephole=_value(self.peephole_kernel),
+            norm=norm, zoneout=self._fused_zoneout(spec),
         )
         return out, [h, c]
 

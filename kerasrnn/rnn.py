@@ -228,10 +228,12 @@ class RNN(keras.layers.Layer):
             )
             x_in = x if input_mask is None else x * input_mask[None]
             cell._weight_mask = cell.weight_drop_mask(training)
+            cell._zoneout_masks = cell.zoneout_masks(
+                ops.shape(x)[0], ops.shape(x)[1], training, x.dtype)
             try:
                 x, cell_states = cell.fused_sequence(x_in, states[i : i + n], spec)
             finally:
-                cell._weight_mask = None
+                cell._weight_mask = cell._zoneout_masks = None
             new_states += cell_states
             i += n
         return x, new_states

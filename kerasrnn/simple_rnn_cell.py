@@ -24,7 +24,7 @@ class SimpleRNNCell(_BaseCell):
             (the fused kernel stays fused); the identity at inference.
         zoneout_h: zoneout rate on `h` (Krueger et al. 2017): at training each unit keeps
             h_{t-1} with this probability, a fresh draw every step; at inference
-            h_t = z h_{t-1} + (1 - z) h~_t, the expectation. Runs on the generic loop.
+            h_t = z h_{t-1} + (1 - z) h~_t, the expectation.
         seed: seed of the dropout, weight-drop and zoneout masks.
 
     Call arguments:
@@ -49,9 +49,11 @@ class SimpleRNNCell(_BaseCell):
             a = a + self.bias
         return {"hidden": self._zone(0, h_prev, self.activation(a), training)}
 
+    fused_variants = ("zoneout",)
+
     def fused_sequence(self, x, states, spec):
         out, h = _fused.simple_rnn_sequence(
             x, states[0], _value(self.kernel), self._recurrent_kernel(spec.training, fused=True),
-            _value(self.bias), spec,
+            _value(self.bias), spec, zoneout=self._fused_zoneout(spec)[0],
         )
         return out, [h]
