@@ -2,6 +2,7 @@
 
     python benchmarks/ptb.py --data-dir ../shared/data                  # small and best
     python benchmarks/ptb.py --data-dir ../shared/data --presets small --minutes 30
+    python benchmarks/ptb.py --data-dir ../shared/data --presets awd --set ema_momentum=0.999
 
 Trains each preset of `tasks.language_model` on `<data-dir>/ptb` (train split), measures
 perplexity on the valid split after every epoch, and prints one table row per preset: the
@@ -21,6 +22,7 @@ import keras  # noqa: E402
 from budget import Budget  # noqa: E402
 
 from tasks import language_model as lm  # noqa: E402
+from tasks.cli import with_overrides  # noqa: E402
 
 
 def describe(logs):
@@ -33,6 +35,8 @@ def main():
     parser.add_argument("--presets", nargs="+", default=["small", "best"])
     parser.add_argument("--minutes", type=float, default=0, help="training budget per preset")
     parser.add_argument("--epochs", type=int, help="override the presets' epochs")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="override config fields of every preset (as the task's --set)")
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("give --data-dir (the folder holding ptb/) or set KERASRNN_DATA")
@@ -42,6 +46,7 @@ def main():
         config = lm.PRESETS[name]
         if args.epochs:
             config = dataclasses.replace(config, epochs=args.epochs)
+        config = with_overrides(config, args.set)
         print(f"{name}: {config}", flush=True)
         budget = Budget(args.minutes, describe)
         _, _, results = lm.train(config, train_lines, dev_lines, callbacks=[budget], verbose=0)

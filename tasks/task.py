@@ -156,6 +156,19 @@ class Task(keras.Model):
         return config
 
 
+def weight_averaging(ema_momentum):
+    """Polyak averaging of the weights (a task config's `ema_momentum`; 0 turns it off):
+    the optimizer arguments that keep an exponential moving average of the weights, and the
+    callbacks that validate the averaged weights at each epoch end (and let later callbacks,
+    such as early stopping, see them). Keras' `fit` leaves them in the model at the end."""
+    if not 0.0 <= ema_momentum < 1.0:
+        raise ValueError(f"`ema_momentum` must be in [0, 1). Received: "
+                         f"ema_momentum={ema_momentum}")
+    options = {"use_ema": ema_momentum > 0, "ema_momentum": ema_momentum or 0.99}
+    callbacks = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema_momentum else []
+    return options, callbacks
+
+
 def activation_penalty(dropped, h, padding_mask, alpha, beta):
     """AR + TAR (Merity et al. 2017) of a recurrent layer's (batch, T, units) output:
     alpha · mean(dropped²) (after its dropout) + beta · mean((h_t - h_{t-1})²) (before it),

@@ -375,3 +375,26 @@ def test_activation_regularization_is_merity_s_ar_and_tar():
                                  temporal_activation_regularization=1.0)
     _, history, results = lm.train(config, corpus(60, 0), corpus(20, 1), verbose=0)
     assert np.isfinite(history.history["loss"][-1]) and np.isfinite(results["perplexity"])
+
+
+def test_ema_momentum_averages_the_weights_that_are_validated_and_kept():
+    """The kept weights are the exponential moving average of every step's weights, computed
+    here from the raw weights seen after each batch; validation sees them too."""
+    config = dataclasses.replace(TINY, epochs=2, ema_momentum=0.9)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append([np.array(w) for w in self.model.trainable_weights])
+
+    model, history, results = lm.train(config, corpus(60, 0), corpus(20, 1), verbose=0,
+                                       callbacks=[Record()])
+    average = seen[0]  # the first step's weights (Keras starts the average there)
+    for weights in seen[1:]:
+        average = [0.9 * a + 0.1 * w for a, w in zip(average, weights)]
+    for got, want in zip(model.trainable_weights, average):
+        assert_close(got, want, 1e-5, "averaged weights")
+    assert any(not np.allclose(a, r) for a, r in zip(average, seen[-1]))  # really averaged
+    np.testing.assert_allclose(history.history["val_loss"][-1], results["loss"], rtol=1e-5)
+    with pytest.raises(ValueError, match="ema_momentum=1.0"):
+        lm.make_optimizer(dataclasses.replace(TINY, ema_momentum=1.0))

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from tasks.classification.model import TextClassifier
-from tasks.task import model_arguments
+from tasks.task import model_arguments, weight_averaging
 
 
 @dataclasses.dataclass
@@ -63,12 +63,8 @@ def scores(model, texts, labels):
 def build_model(config, preprocessor, labels):
     model = TextClassifier(preprocessor, **model_arguments(TextClassifier, config,
                                                            labels=labels))
-    if not 0.0 <= config.ema_momentum < 1.0:
-        raise ValueError(f"`ema_momentum` must be in [0, 1). Received: "
-                         f"ema_momentum={config.ema_momentum}")
-    model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm,
-                                        use_ema=config.ema_momentum > 0,
-                                        ema_momentum=config.ema_momentum or 0.99))
+    ema, _ = weight_averaging(config.ema_momentum)
+    model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm, **ema))
     model.build()
     return model
 
@@ -86,11 +82,9 @@ def train(config, preprocessor, train_data, dev_data, labels, callbacks=(), verb
     if config.class_weight:
         counts = np.bincount(model.label_ids(names), minlength=len(labels))
         class_weight = {i: len(names) / (len(labels) * max(c, 1)) for i, c in enumerate(counts)}
-    callbacks = list(callbacks)
-    if config.ema_momentum:
-        # The averaged weights are the ones validated at each epoch end, kept by early stopping
-        # and left in the model; before it, so that early stopping sees them.
-        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    # The averaged weights are the ones validated at each epoch end, kept by early stopping
+    # and left in the model; before it, so that early stopping sees them.
+    callbacks = list(callbacks) + weight_averaging(config.ema_momentum)[1]
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping(
             "val_accuracy", mode="max", patience=config.patience, restore_best_weights=True))

@@ -10,7 +10,7 @@ import numpy as np
 from tasks import data as data_lib
 from tasks.language_model.model import RNNLanguageModel
 from tasks.language_model.preprocessor import LanguageModelPreprocessor
-from tasks.task import model_arguments
+from tasks.task import model_arguments, weight_averaging
 from tasks.tokenizers import ptb_text
 
 
@@ -43,6 +43,7 @@ class Config:
     decay_after: int = 4
     clipnorm: float = 5.0  # Keras `clipnorm`: each weight's gradient clipped to this norm
     global_clipnorm: float = 0.0  # all gradients scaled together (torch's clip_grad_norm_)
+    ema_momentum: float = 0.0  # > 0: validate and keep a moving average of the weights
     max_vocabulary: int = 0  # 0: every training token
     max_train_tokens: int = 0  # 0: all
     seed: int = 0
@@ -168,8 +169,9 @@ SCHEDULES = ("step", "cosine")
 
 
 def make_optimizer(config, total_steps=None):
-    """SGD or Adam with the config's clipping; under `schedule="cosine"` the learning rate
-    follows a cosine from `learning_rate` to 0 over `total_steps` (all steps of the run)."""
+    """SGD or Adam with the config's clipping and weight averaging; under `schedule="cosine"`
+    the learning rate follows a cosine from `learning_rate` to 0 over `total_steps` (all steps
+    of the run)."""
     optimizers = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
     if config.optimizer not in optimizers:
         raise ValueError(f"`optimizer` must be 'sgd' or 'adam'. Received: {config.optimizer!r}")
@@ -180,7 +182,8 @@ def make_optimizer(config, total_steps=None):
     if config.schedule == "cosine" and total_steps:
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     clip = {"clipnorm": config.clipnorm or None, "global_clipnorm": config.global_clipnorm or None}
-    return optimizers[config.optimizer](learning_rate, **clip)
+    ema, _ = weight_averaging(config.ema_momentum)
+    return optimizers[config.optimizer](learning_rate, **clip, **ema)
 
 
 def train(config, train_lines, dev_lines, callbacks=(), verbose="auto", tokenizer=None):
@@ -201,6 +204,8 @@ def train(config, train_lines, dev_lines, callbacks=(), verbose="auto", tokenize
 
     if config.schedule == "step":
         callbacks = [keras.callbacks.LearningRateScheduler(schedule), *callbacks]
+    # last: a backup (BackupAndRestore) at an epoch's end then holds the raw weights
+    callbacks = [*callbacks, *weight_averaging(config.ema_momentum)[1]]
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=dev_data, epochs=config.epochs,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
