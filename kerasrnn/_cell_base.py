@@ -312,12 +312,9 @@ class _ParallelCell(_BaseCell):
 
 def block_norm(a, blocks, epsilon=1e-5):
     """Layer normalization without gain or shift, over each of the `blocks` equal parts of the
-    last axis separately (one per gate): (a - mean) / sqrt(var + epsilon)."""
-    shape = ops.shape(a)
-    parts = ops.reshape(a, tuple(shape[:-1]) + (blocks, a.shape[-1] // blocks))
-    mean = ops.mean(parts, axis=-1, keepdims=True)
-    var = ops.mean(ops.square(parts - mean), axis=-1, keepdims=True)
-    return ops.reshape((parts - mean) / ops.sqrt(var + epsilon), shape)
+    last axis separately (one per gate): (a - mean) / sqrt(var + epsilon); the fused kernels'
+    `_fused._normalize`, without its 1/std."""
+    return _fused._normalize(a, blocks, epsilon)[0]
 
 
 def _value(variable):

@@ -78,8 +78,8 @@ def _add(a, b):
 
 
 def _normalize(a, blocks, epsilon=1e-5):
-    """Layer normalization over each of `blocks` equal parts of the last axis (as
-    `_cell_base.block_norm`): the normalized `a` and 1/sqrt(var + epsilon), (..., blocks, 1)."""
+    """Layer normalization over each of `blocks` equal parts of the last axis (one per gate):
+    the normalized `a` and 1/sqrt(var + epsilon), (..., blocks, 1)."""
     shape = ops.shape(a)
     parts = ops.reshape(a, tuple(shape[:-1]) + (blocks, a.shape[-1] // blocks))
     centered = parts - ops.mean(parts, axis=-1, keepdims=True)

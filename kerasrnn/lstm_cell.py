@@ -172,13 +172,13 @@ class LSTMCell(_BaseCell):
         return {"input": i, "forget": f, "output": o, "candidate": g, "cell": c, "hidden": h}
 
     def fused_sequence(self, x, states, spec):
-        kernel, bias, norm = _value(self.kernel), _value(self.bias), None
+        norm = None
         if self.layer_norm:
             norm = [_value(v) for v in (self.input_norm_gain, self.recurrent_norm_gain,
                                         self.cell_norm_gain, self.cell_norm_bias)]
         out, h, c = _fused_gated.lstm_sequence(
-            x, states[0], states[1], kernel, self._recurrent_kernel(spec.training, fused=True),
-            bias, spec,
+            x, states[0], states[1], _value(self.kernel),
+            self._recurrent_kernel(spec.training, fused=True), _value(self.bias), spec,
             projection=_value(self.projection_kernel), peephole=_value(self.peephole_kernel),
             norm=norm, zoneout=self._fused_zoneout(spec),
         )
