@@ -5,7 +5,18 @@ import os
 import subprocess
 import sys
 
-import keras
+# XLA:CPU keeps a compiled program's code mapped until the process ends (three memory maps per
+# compiled kernel on TensorFlow; neither Keras' clear_session nor resetting TF's context frees
+# them), and a test worker compiles tens of thousands of kernels: with 465 tests each worker
+# passed Linux's vm.max_map_count (65,530) and crashed, and the default run alone reached 56k
+# on TensorFlow and 35k by half-way on JAX. These two XLA:CPU options (the same programs,
+# emitted as fewer, larger objects) cut the maps about 3x on TensorFlow. Set before either
+# backend starts (both read XLA_FLAGS), unless already set; the processes the tests start
+# inherit them.
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=false "
+                      "--xla_cpu_parallel_codegen_split_count=1")
+
+import keras  # noqa: E402
 import numpy as np
 import pytest
 

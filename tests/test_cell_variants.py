@@ -342,6 +342,7 @@ def test_config_round_trip_keeps_the_variants():
     assert again.state_size == [P, H] and again.output_size == P
 
 
+@pytest.mark.slow
 def test_diagnostics_follow_the_variants(rng):
     """inspect_gates' "hidden" is the layer's output (inference: zoneout's expectation), and
     gradient_flow follows a projected h (its own width) to finite, non-zero norms."""
@@ -361,6 +362,7 @@ def test_diagnostics_follow_the_variants(rng):
 
 @pytest.mark.parametrize("cell", ["lstm:layer_norm=true,zoneout_c=0.1,weight_drop=0.3",
                                   "gru:layer_norm=true,zoneout_h=0.05"])
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["language_model", "tagger", "sentiment", "translator"])
 def test_every_task_trains_saves_and_reloads_with_a_variant(task, cell, tmp_path):
     """A variant named in the task's `cell` (the scripts' --cell NAME:option=value) reaches

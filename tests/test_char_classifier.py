@@ -71,6 +71,7 @@ print(json.dumps({{"label": [x.decode() for x in out["label"].numpy()],
     assert np.allclose(served["probabilities"], keras_out["probabilities"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_script(tmp_path, capsys):
     for name, (texts, labels) in (("train", corpus(200, 0)), ("dev", corpus(40, 1))):
         rows = ["name\tscript"] + [f"{t}\t{y}" for t, y in zip(texts, labels)]
@@ -89,6 +90,7 @@ def test_script(tmp_path, capsys):
         cc.main(["train", "--set", "epoch=3", "--train", "x", "--dev", "y", *common])
 
 
+@pytest.mark.slow
 def test_the_script_is_quiet_unless_verbose(tmp_path):
     import os
     import subprocess

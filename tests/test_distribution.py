@@ -96,6 +96,7 @@ MODULES = {"language_model": language_model, "tagger": tagger, "translator": tra
            "sentiment": sentiment, "char_classifier": char_classifier}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(SCORE))
 def test_each_task_trains_on_two_devices_and_evaluates_the_same_on_one(task, tmp_path):
     flags = _files(tmp_path, task) + ["--model", str(tmp_path / "m.keras")]
@@ -163,6 +164,7 @@ print("RESULT", json.dumps({{"f1": results["f1"], "accuracy": results["accuracy"
 """
 
 
+@pytest.mark.slow
 def test_two_worker_processes_train_the_tagger_to_the_same_weights(tmp_path):
     """Two processes on localhost (JAX: jax.distributed with gloo CPU collectives; TF:
     MultiWorkerMirroredStrategy from TF_CONFIG) train the tagger's tiny preset together: both
@@ -232,6 +234,7 @@ main(["train", "--preset", "tiny", "--devices", "2", *{flags!r}])
 """
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_on_two_devices_resumes_from_its_backup(tmp_path):
     """BackupAndRestore under the engine: a `--devices 2` run stopped after its first epoch
     leaves a backup; the same command then starts at the second epoch from exactly the weights

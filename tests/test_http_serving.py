@@ -22,6 +22,8 @@ from tasks import export
 from tasks import sentiment as st
 from tasks import translator as tr
 
+pytestmark = pytest.mark.slow  # a server process and a browser, end to end
+
 LIMITS = ["--max-instances", "8", "--max-text-length", "200", "--max-body-bytes", "20000"]
 SENTENCES = ["John met Mary in Paris", "the cat sat", "a good film", "Acme sold it today"]
 # Every string signature with the inputs a client sends, as columns. The row format sends the
@@ -65,7 +67,6 @@ def expected(models):
     in a TensorFlow-only process."""
     code = f"""
 import json, numpy as np, tensorflow as tf, tensorflow_text
-
 def plain(a):
     a = np.asarray(a)
     if a.dtype.kind in "SO":

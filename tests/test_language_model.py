@@ -316,6 +316,7 @@ def test_training_resumes_after_an_interruption(tmp_path):
     assert history.epoch == [2], "only the epoch left after the two that finished runs"
 
 
+@pytest.mark.slow
 def test_script_trains_evaluates_generates_and_exports(tmp_path, capsys):
     text = tmp_path / "toy.txt"
     text.write_text("\n".join(corpus(200, 0)) + "\n")

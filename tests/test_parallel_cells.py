@@ -150,7 +150,8 @@ def test_dropout_masks_are_the_same_in_both_runs(name, rng):
     a(x), b(x)
     b.set_weights(a.get_weights())
     trained, inferred = a(x, training=True), a(x)
-    assert_close(trained, b(x, training=True), 1e-5, "training")
+    scale = max(1.0, float(np.abs(np.asarray(trained)).max()))  # IndRNN's ReLU grows large
+    assert_close(trained, b(x, training=True), 1e-5 * scale, "training")
     assert np.abs(np.asarray(trained) - np.asarray(inferred)).max() > 1e-3  # dropout acted
 
 
@@ -306,6 +307,7 @@ def test_indrnn_constraint_and_bad_arguments(rng):
             make_bad()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["mingru", "qrnn"])
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_every_task_trains_saves_and_reloads_with_a_parallel_cell(task, cell, tmp_path):

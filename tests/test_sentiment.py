@@ -131,6 +131,7 @@ def test_learns_and_predicts_labels(trained):
     assert accuracy == 1.0 and loss < 0.3
 
 
+@pytest.mark.slow
 def test_ema_weights_are_validated_and_kept():
     # Same seed, same updates: only the weights validated and kept differ.
     data, dev = corpus(64, 0), corpus(32, 1)
@@ -190,6 +191,7 @@ def test_sst_and_csv_data(tmp_path):
         ["Loved it, really", "awful film"], ["5", "1"])
 
 
+@pytest.mark.slow
 def test_script(tmp_path, capsys):
     for name, (texts, labels) in (("train", corpus(150, 0)), ("dev", corpus(30, 1))):
         rows = ["text\tlabel"] + [f"{t}\t{y}" for t, y in zip(texts, labels)]

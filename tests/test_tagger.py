@@ -143,6 +143,7 @@ def test_bad_input_is_named(tmp_path):
         tg.load(str(bad), TINY_NER)
 
 
+@pytest.mark.slow
 def test_script(tmp_path, capsys):
     train_file, dev_file = tmp_path / "train.txt", tmp_path / "dev.txt"
     for path, (sentences, tags) in ((train_file, ner_corpus(100, 0)),

@@ -150,6 +150,7 @@ print(json.dumps([decode(m.translate(texts)), decode(m.translate_beam(texts))]))
     assert served == [greedy, beam]
 
 
+@pytest.mark.slow
 def test_script(tmp_path, capsys):
     for name, n, seed in (("train", 200, 0), ("dev", 20, 1)):
         rows = [f"{s}\t{t}" for s, t in reverse_pairs(n, seed)]
