@@ -3,6 +3,7 @@
     python benchmarks/layers.py                       # both backends, one table each
     python benchmarks/layers.py --backends jax --rounds 5
     python benchmarks/layers.py --variants          # adds the cell variants' columns
+    python benchmarks/layers.py --precision         # adds kerasrnn under mixed precision
 
 Training = `model.fit` steps (Adam, MSE on the last output, default `compile()` settings);
 inference = `model.predict_on_batch`. Batch 64, 100 steps, 128 features, 256 units, and a
@@ -11,7 +12,9 @@ and has slow phases, so variants run interleaved (A B C A B C ...) and each keep
 round; ratios are to `keras.layers.<LSTM|GRU>` in the same run. With `--variants`, columns for
 kerasrnn's cell variants (`VARIANTS`: peepholes, a projection to 128 units, layer norm,
 zoneout, weight-drop; each a `kerasrnn.LSTM`/`GRU` with that option, ratio to plain kerasrnn in
-the table's last line).
+the table's last line). With `--precision`, columns for the same kerasrnn layer under the dtype
+policies mixed_bfloat16 and mixed_float16 (`dtype=` of the layer: float32 variables, 16-bit
+compute), also as a ratio to plain (float32) kerasrnn.
 """
 
 import argparse
@@ -28,6 +31,10 @@ VARIANTS = {  # column: (kinds, options of kerasrnn.LSTM / GRU)
     "+weight_drop": (("lstm", "gru"), {"weight_drop": 0.5}),
     "+layer_norm": (("lstm", "gru"), {"layer_norm": True}),
     "+zoneout": (("lstm", "gru"), {"zoneout_h": 0.1}),
+}
+PRECISIONS = {  # column: (kinds, options), as VARIANTS
+    "mixed_bfloat16": (("lstm", "gru"), {"dtype": "mixed_bfloat16"}),
+    "mixed_float16": (("lstm", "gru"), {"dtype": "mixed_float16"}),
 }
 
 
@@ -57,7 +64,7 @@ def _keras_model(kind, impl, masked):
         ),
     }
     layers.update({name: lambda options=options: ours(UNITS, **options)
-                   for name, (_, options) in VARIANTS.items()})
+                   for name, (_, options) in {**VARIANTS, **PRECISIONS}.items()})
     inputs = keras.Input((STEPS, FEATURES), batch_size=BATCH)
     x = keras.layers.Masking(0.0)(inputs) if masked else inputs
     model = keras.Model(inputs, layers[impl]()(x))
@@ -115,13 +122,16 @@ def _torch_runner(kind, masked):
     return run
 
 
-def run_backend(rounds, steps, kinds, variants=False):
+def run_backend(rounds, steps, kinds, variants=False, precision=False):
     """Runs in a process whose KERAS_BACKEND is set; returns rows of results."""
     import keras
 
     impls = ["kerasrnn", "keras", "keras_rnn_cell"]
     if variants:
         impls += list(VARIANTS)
+    if precision:
+        impls += list(PRECISIONS)
+    extra = {**VARIANTS, **PRECISIONS}
     try:
         import torch  # noqa: F401
 
@@ -134,7 +144,7 @@ def run_backend(rounds, steps, kinds, variants=False):
             x, y = _data(masked)
             runners = {}
             for impl in impls:
-                if impl in VARIANTS and kind not in VARIANTS[impl][0]:
+                if impl in extra and kind not in extra[impl][0]:
                     continue
                 if impl == "torch":
                     runners[impl] = _torch_runner(kind, masked)
@@ -174,9 +184,9 @@ def print_table(rows):
                  for i in impls]
         label = kind.upper() + (" masked" if masked else "")
         print(f"| {label} | {mode} | " + " | ".join(cells) + " |")
-    variants = [i for i in impls if i in VARIANTS]
+    variants = [i for i in impls if i in VARIANTS or i in PRECISIONS]
     if variants:
-        print("\nThe variants' speed as a ratio to plain kerasrnn in the same run:\n")
+        print("\nThe variants' speed as a ratio to plain (float32) kerasrnn in the same run:\n")
         print("| layer | mode | " + " | ".join(variants) + " |")
         print("|---|---|" + "---|" * len(variants))
         for kind, masked, mode in groups:
@@ -195,10 +205,13 @@ def main():
     parser.add_argument("--steps", type=int, default=5, help="train/predict steps per round")
     parser.add_argument("--variants", action="store_true",
                         help="also the cell variants (peephole, projection, ...)")
+    parser.add_argument("--precision", action="store_true",
+                        help="also kerasrnn under mixed_bfloat16 and mixed_float16")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        rows = run_backend(args.rounds, args.steps, args.kinds.split(","), args.variants)
+        rows = run_backend(args.rounds, args.steps, args.kinds.split(","), args.variants,
+                           args.precision)
         print("ROWS " + json.dumps(rows))
         return
     for backend in args.backends.split(","):
@@ -206,7 +219,8 @@ def main():
         out = subprocess.run(
             [sys.executable, __file__, "--child", "--rounds", str(args.rounds),
              "--steps", str(args.steps), "--kinds", args.kinds]
-            + (["--variants"] if args.variants else []),
+            + (["--variants"] if args.variants else [])
+            + (["--precision"] if args.precision else []),
             env=env, capture_output=True, text=True,
         )
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("ROWS ")]

@@ -4,12 +4,13 @@
                                    [--data D] [--data-dir DIR] [--train F] [--dev F]
                                    [--model M.keras] [--out DIR] [--backup-dir DIR]
                                    [--tensorboard DIR] [--epochs N] [--seed N] [--devices N]
+                                   [--precision {float32,mixed_bfloat16,mixed_float16}]
                                    [--workers HOST:PORT,... --worker-index I] [--verbose]
 
 A task script builds its parser with `parser(...)`, adds its own flags, reads them with
 `arguments(parser, argv)` (which also sets up `--devices` and `--workers`, before anything
-touches a device)
-and hands each command to a function:
+touches a device, and `--precision`, before any model is built) and hands each command to a
+function:
     config(args, presets)   the preset with the flag overrides applied (its batch checked
                             against the devices)
     check_model_path(path)  run before any data is read, so that a run never trains for an
@@ -47,6 +48,9 @@ def quiet_tensorflow():
         os.close(devnull)
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
 def parser(task, doc, commands, presets, default_preset):
     """An argparse parser with the shared flags for `python -m tasks.<task>`. `commands`: the
     subcommand names (the first positional argument). The model goes to
@@ -82,6 +86,10 @@ def parser(task, doc, commands, presets, default_preset):
     p.add_argument("--devices", type=int, default=1,
                    help="train data-parallel on N devices of this host: its GPUs, or N "
                    "virtual CPU devices (tasks/distribution.py); the batch must divide by N")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="the Keras dtype policy of the models this run builds: mixed_bfloat16 "
+                   "or mixed_float16 compute in 16 bits with float32 variables (float16 with "
+                   "loss scaling); a saved model keeps its policy (default: float32)")
     p.add_argument("--workers", metavar="HOST:PORT,...",
                    help="train on several processes (hosts), one per address, each running "
                    "this command with its own --worker-index; the first is the coordinator")
@@ -105,7 +113,9 @@ def _cell_name(value):
 
 def arguments(parser, argv=None):
     """The parsed flags (options may come between the inputs); `--devices N` and `--workers`
-    are set up here, first thing, as the virtual devices and the processes' links must be."""
+    are set up here, first thing, as the virtual devices and the processes' links must be,
+    and `--precision` becomes Keras' global dtype policy (float32 unless given: each run
+    states its own, whatever an earlier call in this process chose)."""
     from tasks import distribution
 
     args = parser.parse_intermixed_args(argv)
@@ -114,6 +124,9 @@ def arguments(parser, argv=None):
         distribution.configure(args.devices, workers, args.worker_index)
     except ValueError as error:  # the message names the argument: devices, workers, ...
         parser.error(f"--devices / --workers / --worker-index: {error}")
+    import keras
+
+    keras.mixed_precision.set_global_policy(args.precision)
     return args
 
 

@@ -139,13 +139,22 @@ def numeric_endpoint(archive, name, fn, input_signature, polymorphic_shapes=None
     On JAX every `None` dimension becomes a symbol for jax2tf: the first dimension of every
     input is "batch", the others distinct symbols unless `polymorphic_shapes` (one string per
     input, e.g. "(batch, t)") says which dimensions are equal."""
+    def in_float32(*tensors):
+        """`fn` with its floating outputs in float32: a model trained under a mixed-precision
+        policy computes in 16 bits, its SavedModel answers in float32."""
+        def cast(t):
+            floating = "float" in keras.backend.standardize_dtype(t.dtype)
+            return ops.cast(t, "float32") if floating else t
+
+        return keras.tree.map_structure(cast, fn(*tensors))
+
     kwargs = {}
     if keras.backend.backend() == "jax":
         # No gradient in a serving graph: no load-time warning and a smaller file.
         kwargs["jax2tf_kwargs"] = {"with_gradient": False}
         if polymorphic_shapes:
             kwargs["jax2tf_kwargs"]["polymorphic_shapes"] = polymorphic_shapes
-    return archive.add_endpoint(name, fn, input_signature=input_signature, **kwargs)
+    return archive.add_endpoint(name, in_float32, input_signature=input_signature, **kwargs)
 
 
 def string_endpoint(archive, name, fn, input_signature):
@@ -164,7 +173,7 @@ def _language_model(model, archive, max_length=30, max_input_length=512):
 
     def token_log_probs(inputs, targets):  # (batch, time) each, padded with [PAD]
         logits, _ = model.call_with_state(inputs, None, ops.not_equal(inputs, PAD_ID))
-        logp = ops.log_softmax(logits, axis=-1)
+        logp = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
         picked = ops.take_along_axis(logp, ops.expand_dims(targets, -1), axis=-1)[..., 0]
         return ops.where(ops.not_equal(targets, PAD_ID), picked, ops.zeros_like(picked))
 
@@ -280,7 +289,7 @@ def _classifier(model, archive):
 
     def probabilities(token_ids):
         features = {"token_ids": token_ids, "padding_mask": ops.not_equal(token_ids, PAD_ID)}
-        return ops.softmax(model(features), axis=-1)
+        return ops.softmax(ops.cast(model(features), "float32"), axis=-1)
 
     numeric = numeric_endpoint(archive, "probabilities", probabilities,
                                [tf.TensorSpec((None, None), tf.int32)],

@@ -155,6 +155,21 @@ class Task(keras.Model):
                             if hasattr(value, "get_config") else value)
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        """The task rebuilt under the dtype policy it was saved with (`dtype`): the layers a
+        task's constructor makes take Keras' global policy, so a model trained in
+        mixed_bfloat16 comes back computing in bfloat16 whatever this process's policy is."""
+        saved = config.get("dtype")
+        if saved is None:
+            return super().from_config(config)
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(keras.dtype_policies.get(saved))
+        try:
+            return super().from_config(config)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+
 
 def weight_averaging(ema_momentum):
     """Polyak averaging of the weights (a task config's `ema_momentum`; 0 turns it off):
@@ -187,9 +202,10 @@ def activation_penalty(dropped, h, padding_mask, alpha, beta):
 
 def masked_cross_entropy(labels, logits, mask, label_smoothing=0.0):
     """The mean cross-entropy over real positions (`mask` 1) of (batch, T, V) logits, with
-    label smoothing spread over the vocabulary; a batch with no real position gives 0."""
+    label smoothing spread over the vocabulary; a batch with no real position gives 0. Under a
+    mixed-precision policy the logits come in float16 or bfloat16: the loss is float32."""
     mask = ops.cast(mask, "float32")
-    logp = ops.log_softmax(logits, axis=-1)
+    logp = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     nll = -ops.take_along_axis(logp, ops.cast(labels, "int32")[..., None], axis=-1)[..., 0]
     if label_smoothing:
         nll = (1 - label_smoothing) * nll - label_smoothing * ops.mean(logp, axis=-1)

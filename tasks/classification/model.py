@@ -154,7 +154,7 @@ class TextClassifier(Task):
         order = np.argsort([len(t) for t in texts], kind="stable")
         batches = self.preprocessor.dataset([texts[i] for i in order], bucket=False,
                                             batch_size=batch_size or 64)
-        logits = keras.Model.predict(self, batches, **kwargs)
+        logits = np.asarray(keras.Model.predict(self, batches, **kwargs), "float32")
         probabilities = np.empty_like(logits)
         probabilities[order] = np.asarray(ops.softmax(logits, axis=-1))
         return {"label": np.asarray(self.labels)[probabilities.argmax(-1)],

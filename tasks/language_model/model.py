@@ -163,7 +163,7 @@ class RNNLanguageModel(Task):
             self.carried.assign(ops.zeros(self.carried.shape))
 
     def initial_state(self, batch_size):
-        return ops.zeros((batch_size, sum(self.state_sizes)))
+        return ops.zeros((batch_size, sum(self.state_sizes)), self.compute_dtype)
 
     def _split(self, state):
         """(batch, sum of sizes) -> one list of (batch, size) tensors per layer."""
@@ -228,6 +228,7 @@ class RNNLanguageModel(Task):
                                   (rows, state.shape[1]))
         logits, state = self.call_with_state(token_ids, state, padding_mask, training)
         if self.carry_batch_size:
+            state = ops.cast(state, self.carried.dtype)  # float32 under mixed precision too
             self.carried.assign(state if context is None else context.all_gather(state, 0))
         return logits
 
@@ -303,7 +304,8 @@ class RNNLanguageModel(Task):
             x, mask = pad(ids)
             targets, _ = pad([row[1:] + [EOS_ID] for row in ids])
             logits, _ = self.call_with_state(x, None, mask)
-            logp = np.take_along_axis(_log_softmax(np.asarray(logits)), targets[..., None], -1)
+            logp = _log_softmax(np.asarray(logits, "float32"))  # float32 under any policy
+            logp = np.take_along_axis(logp, targets[..., None], -1)
             for row, length in zip(logp[..., 0], mask.sum(1)):
                 token_log_probs.append(row[:length])
                 perplexities.append(float(np.exp(-row[:length].mean())))
