@@ -163,8 +163,9 @@ def test_each_task_exports_a_saved_model_that_answers_in_float32(task, policy, t
         assert value.dtype in (tf.string, tf.int32, tf.int64, tf.float32), (name, value.dtype)
         assert value.shape[0] == len(texts), (name, value.shape)
     if task == "language_model":
-        scores = served.score(tf.constant(texts))
-        assert all(v.dtype == tf.float32 and np.all(np.isfinite(v)) for v in scores.values())
+        scores = served.score(tf.constant(texts))  # tokens (strings) and their scores
+        assert scores["perplexity"].dtype == tf.float32
+        assert np.all(np.isfinite(scores["perplexity"])) and np.all(scores["perplexity"] > 1)
 
 
 def test_the_cli_sets_the_policy_and_rejects_unknown_ones(capsys):
