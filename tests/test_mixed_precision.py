@@ -16,13 +16,19 @@ TOLERANCE = {"mixed_bfloat16": 3e-2, "mixed_float16": 4e-3}
 POLICIES = sorted(TOLERANCE)
 
 
+@pytest.fixture(autouse=True)
+def float32_afterwards():
+    """The policy is process-wide: every test here puts float32 back, whatever happens, so that
+    it never leaks into the next test."""
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
 @pytest.fixture
 def policy(request):
-    """Sets the global policy for one test and puts float32 back afterwards, whatever happens
-    (the policy is process-wide: it must not leak into the next test)."""
+    """The global policy for one test."""
     keras.mixed_precision.set_global_policy(request.param)
-    yield request.param
-    keras.mixed_precision.set_global_policy("float32")
+    return request.param
 
 
 def _built(make, policy_name, weights=None):
@@ -54,24 +60,21 @@ RANDOM_IN_TRAINING = {"lstm_all_variants"}  # zoneout and weight-drop
 @pytest.mark.parametrize("policy_name", POLICIES)
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_layers_compute_in_the_policy_dtype_close_to_float32(name, policy_name, rng):
-    rng_x = rng.normal(size=(4, 7, 5)).astype("float32")
+    x = rng.normal(size=(4, 7, 5)).astype("float32")
     mask = np.ones((4, 7), bool)
     mask[1, 4:] = False
     mask[3, 1:] = False
-    try:
-        reference = _built(LAYERS[name], "float32")
-        layer = _built(LAYERS[name], policy_name, reference.get_weights())
-        assert all(w.dtype == "float32" for w in layer.weights)
-        for training in (True, False):  # the fused kernels, the lean inference loop
-            expected = np.asarray(reference(rng_x, mask=mask, training=training))
-            out = layer(rng_x, mask=mask, training=training)
-            assert keras.backend.standardize_dtype(out.dtype) == policy_name[6:], out.dtype
-            out = np.asarray(keras.ops.cast(out, "float32"))
-            assert np.all(np.isfinite(out))
-            if not (training and name in RANDOM_IN_TRAINING):  # their masks are drawn anew
-                np.testing.assert_allclose(out, expected, atol=TOLERANCE[policy_name])
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    reference = _built(LAYERS[name], "float32")
+    layer = _built(LAYERS[name], policy_name, reference.get_weights())
+    assert all(w.dtype == "float32" for w in layer.weights)
+    for training in (True, False):  # the fused kernels, the lean inference loop
+        expected = np.asarray(reference(x, mask=mask, training=training))
+        out = layer(x, mask=mask, training=training)
+        assert keras.backend.standardize_dtype(out.dtype) == policy_name[6:], out.dtype
+        out = np.asarray(keras.ops.cast(out, "float32"))
+        assert np.all(np.isfinite(out))
+        if not (training and name in RANDOM_IN_TRAINING):  # their masks are drawn anew
+            np.testing.assert_allclose(out, expected, atol=TOLERANCE[policy_name])
 
 
 @pytest.mark.parametrize("policy", POLICIES, indirect=True)
@@ -172,14 +175,11 @@ def test_the_cli_sets_the_policy_and_rejects_unknown_ones(capsys):
     from tasks import cli, language_model
 
     parser = cli.parser("language_model", "doc", ["train"], language_model.PRESETS, "tiny")
-    try:
-        args = cli.arguments(parser, ["train", "--precision", "mixed_bfloat16"])
-        assert args.precision == "mixed_bfloat16"
-        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
-        cli.arguments(parser, ["train"])  # each run states its own: float32 by default
-        assert keras.mixed_precision.global_policy().name == "float32"
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    args = cli.arguments(parser, ["train", "--precision", "mixed_bfloat16"])
+    assert args.precision == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    cli.arguments(parser, ["train"])  # each run states its own: float32 by default
+    assert keras.mixed_precision.global_policy().name == "float32"
     with pytest.raises(SystemExit):
         cli.arguments(parser, ["train", "--precision", "float8"])
     assert "float8" in capsys.readouterr().err
