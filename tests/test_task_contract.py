@@ -116,3 +116,32 @@ def test_empty_raw_inputs_have_empty_answers(task):
         assert all(len(value) == 0 for value in out.values()), out
     else:
         assert out == []
+
+
+def test_epoch_steps_has_a_floor_in_steps():
+    from tasks.task import epoch_steps
+
+    assert epoch_steps(1000, 32, 300) == 300  # 32 batches a pass: the epoch repeats the data
+    assert epoch_steps(14_041, 32, 300) is None  # 439 batches: an epoch stays one pass
+    assert epoch_steps(10, 4, 0) is None
+    with pytest.raises(ValueError, match="min_steps_per_epoch=-1"):
+        epoch_steps(10, 4, -1)
+
+
+@pytest.mark.parametrize("name", ["tagger", "sentiment", "char_classifier"])
+@pytest.mark.parametrize("floor", [0, 1, 5])
+def test_a_small_training_set_gets_the_minimum_steps_per_epoch(name, floor):
+    """Four examples in batches of 2 are 2 or 3 steps a pass (length buckets). With a floor
+    of 5 steps, each epoch is 5 steps (the data repeats); with a floor of 1 or none it is the
+    pass. Each epoch ends with its dev score, for early stopping to act on."""
+    recipe, data = {"tagger": (tg, (SENTENCES, TAGS)), "sentiment": (st, (TEXTS, LABELS)),
+                    "char_classifier": (cc, (TEXTS, LABELS))}[name]
+    config = dataclasses.replace(recipe.PRESETS["tiny"], batch_size=2, epochs=2,
+                                 min_steps_per_epoch=floor)
+    if name == "tagger":
+        config = dataclasses.replace(config, scheme="ner", tag_format="bio")
+    model, history, _ = recipe.train(config, data, data, verbose=0)
+    one_pass = sum(1 for _ in model.raw_dataset(*data, batch_size=2))
+    assert one_pass < 5
+    assert int(model.optimizer.iterations) == 2 * (5 if floor == 5 else one_pass)
+    assert len(history.history["val_f1" if name == "tagger" else "val_accuracy"]) == 2

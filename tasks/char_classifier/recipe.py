@@ -26,7 +26,7 @@ class Config(training.Config):
 PRESETS = {
     "default": Config(),
     "tiny": Config(embed_dim=8, units=8, embedding_dropout=0.0, dropout=0.0, batch_size=16,
-                   epochs=4, learning_rate=1e-2, patience=0),
+                   epochs=4, min_steps_per_epoch=0, learning_rate=1e-2, patience=0),
 }
 
 

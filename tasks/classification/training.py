@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from tasks.classification.model import TextClassifier
-from tasks.task import model_arguments, weight_averaging
+from tasks.task import dev_score_callbacks, epoch_steps, model_arguments, weight_averaging
 
 
 @dataclasses.dataclass
@@ -33,11 +33,12 @@ class Config:
     word_dropout: float = 0.0  # a training token becomes [UNK] with this probability
     class_weight: bool = False  # weigh classes by inverse frequency
     batch_size: int = 64
-    epochs: int = 8
+    epochs: int = 8  # at most; each ends with the dev score
+    min_steps_per_epoch: int = 300  # an epoch is a pass or this many steps, the larger
     learning_rate: float = 1e-3
     clipnorm: float = 5.0
     ema_momentum: float = 0.999  # > 0: validate and keep a moving average of the weights
-    patience: int = 3  # early stopping on dev accuracy
+    patience: int = 3  # early stopping: epochs without a better dev accuracy
     seed: int = 0
 
 
@@ -71,10 +72,11 @@ def build_model(config, preprocessor, labels):
 
 def train(config, preprocessor, train_data, dev_data, labels, callbacks=(), verbose="auto"):
     """`train_data` / `dev_data`: (texts, label names). The config holds the model's arguments
-    and `batch_size`, `epochs`, `learning_rate`, `clipnorm`, `class_weight` (weigh classes by
-    inverse frequency), `ema_momentum` (> 0: validate and keep a moving average of the
-    weights) and `patience` (early stopping on dev accuracy; the best epoch's weights are
-    kept). Returns (model, history, dev scores)."""
+    and `batch_size`, `epochs`, `min_steps_per_epoch` (an epoch is a pass over the texts or
+    that many steps, whichever is more: `tasks.task.epoch_steps`), `learning_rate`,
+    `clipnorm`, `class_weight` (weigh classes by inverse frequency), `ema_momentum` (> 0:
+    validate and keep a moving average of the weights) and `patience` (early stopping on dev
+    accuracy; the best epoch's weights are kept). Returns (model, history, dev scores)."""
     keras.utils.set_random_seed(config.seed)
     (texts, names), (dev_texts, dev_names) = train_data, dev_data
     model = build_model(config, preprocessor, labels)
@@ -84,11 +86,11 @@ def train(config, preprocessor, train_data, dev_data, labels, callbacks=(), verb
         class_weight = {i: len(names) / (len(labels) * max(c, 1)) for i, c in enumerate(counts)}
     # The averaged weights are the ones validated at each epoch end, kept by early stopping
     # and left in the model; before it, so that early stopping sees them.
-    callbacks = list(callbacks) + weight_averaging(config.ema_momentum)[1]
-    if config.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            "val_accuracy", mode="max", patience=config.patience, restore_best_weights=True))
+    callbacks = [*callbacks, *weight_averaging(config.ema_momentum)[1],
+                 *dev_score_callbacks("val_accuracy", config.patience)]
     history = model.fit(texts, names, batch_size=config.batch_size, epochs=config.epochs,
+                        steps_per_epoch=epoch_steps(len(texts), config.batch_size,
+                                                    config.min_steps_per_epoch),
                         validation_data=(dev_texts, dev_names), class_weight=class_weight,
                         callbacks=callbacks, verbose=verbose)
     return model, history, scores(model, dev_texts, dev_names)

@@ -29,7 +29,8 @@ PRESETS = {
     "binary": Config(),
     "fine": Config(classes=5),
     "tiny": Config(embed_dim=16, units=8, embedding_dropout=0.0, dropout=0.0, batch_size=8,
-                   epochs=3, learning_rate=1e-2, ema_momentum=0.0, patience=0),
+                   epochs=3, min_steps_per_epoch=0, learning_rate=1e-2, ema_momentum=0.0,
+                   patience=0),
 }
 
 

@@ -6,7 +6,7 @@ import os
 import keras
 
 from tasks import data as data_lib
-from tasks.task import model_arguments
+from tasks.task import dev_score_callbacks, model_arguments
 from tasks.translator.model import Translator
 from tasks.translator.preprocessor import TranslationPreprocessor
 
@@ -91,13 +91,8 @@ def train(config, train_pairs, dev_pairs, callbacks=(), verbose="auto"):
     ds = model.preprocessor.dataset(train_pairs, config.batch_size, shuffle=True,
                                     seed=config.seed)
     dev = model.preprocessor.dataset(dev_pairs, config.batch_size)
-    callbacks = list(callbacks)
-    if config.plateau_factor:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            "val_loss", factor=config.plateau_factor, patience=0, verbose=0))
-    if config.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            "val_loss", patience=config.patience, restore_best_weights=True))
+    callbacks = [*callbacks, *dev_score_callbacks("val_loss", config.patience,
+                                                   config.plateau_factor, "min", 0)]
     history = model.fit(ds, validation_data=dev, epochs=config.epochs, callbacks=callbacks,
                         verbose=verbose, shuffle=False)  # the dataset shuffles itself
     return model, history
