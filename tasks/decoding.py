@@ -220,3 +220,10 @@ def after_end_padded(ids, end_id):
     ended = ops.cumsum(ops.cast(ops.equal(ids, end_id), "int32"), axis=1)
     after = (ended - ops.cast(ops.equal(ids, end_id), "int32")) > 0
     return ops.where(after, ops.zeros_like(ids), ids)
+
+
+def until_end(row, length, max_length, end_id):
+    """A prompt of `length` ids and its continuation of at most `max_length` ids, up to (not
+    including) the first new `end_id`."""
+    new = list(row[length : length + max_length])
+    return list(row[:length]) + (new[: new.index(end_id)] if end_id in new else new)

@@ -47,6 +47,7 @@ import tensorflow as tf
 from keras import ops
 
 from tasks import decoding
+from tasks.language_model.embedding import FEATURES as LM_FEATURES
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 STRINGS = tf.TensorSpec([None], tf.string)
@@ -252,28 +253,33 @@ def _language_model(model, archive, max_length=30, max_input_length=512):
 def _tagger(model, archive, max_input_length=512):
     pre = model.preprocessor
     max_input_length = check_max_input_length(max_input_length)
+    # The numeric endpoint's inputs: the preprocessor's features but the mask, in this order.
+    names = ["token_ids", "char_ids", "case_ids"]
+    specs = [tf.TensorSpec((None, None), tf.int32),
+             tf.TensorSpec((None, None, pre.max_word_length), tf.int32),
+             tf.TensorSpec((None, None), tf.int32)]
+    shapes = ["(batch, t)", f"(batch, t, {pre.max_word_length})", "(batch, t)"]
+    if pre.lm_tokenizers:  # CharLMEmbedding's: the text as characters, the words' positions
+        names += list(LM_FEATURES)
+        specs += [tf.TensorSpec((None, None), tf.int32)] * 4
+        shapes += ["(batch, c)", "(batch, t)", "(batch, c)", "(batch, t)"]
 
-    def tag_ids(token_ids, char_ids, case_ids):
-        mask = ops.not_equal(token_ids, PAD_ID)
-        features = {"token_ids": token_ids, "char_ids": char_ids, "case_ids": case_ids,
-                    "padding_mask": mask}
+    def tag_ids(*features):
+        features = dict(zip(names, features))
+        features["padding_mask"] = mask = ops.not_equal(features["token_ids"], PAD_ID)
         return model.decode(model(features), mask)
 
-    words = tf.TensorSpec((None, None), tf.int32)
-    numeric = numeric_endpoint(
-        archive, "tag_ids", tag_ids,
-        [words, tf.TensorSpec((None, None, pre.max_word_length), tf.int32), words],
-        polymorphic_shapes=["(batch, t)", f"(batch, t, {pre.max_word_length})", "(batch, t)"])
-    names = tf.constant(model.tags)
+    numeric = numeric_endpoint(archive, "tag_ids", tag_ids, specs, polymorphic_shapes=shapes)
+    tags = tf.constant(model.tags)
 
     def tag_tokens(tokens):
         batch, width = tf.shape(tokens)[0], tf.shape(tokens)[1]
         with tf.control_dependencies([assert_at_most(width, max_input_length, "tag")]):
             tokens = tf.identity(tokens)
         features = pre(pad_to_buckets(tokens, ""))
-        ids = numeric(features["token_ids"], features["char_ids"], features["case_ids"])
+        ids = numeric(*[features[name] for name in names])
         ids, mask = ids[:batch, :width], features["padding_mask"][:batch, :width]
-        return {"tags": tf.where(mask, tf.gather(names, ids), ""),
+        return {"tags": tf.where(mask, tf.gather(tags, ids), ""),
                 "lengths": tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)}
 
     def tag(sentences):

@@ -62,6 +62,9 @@ class TextTokenizer:
         vocabulary: list of tokens starting with `SPECIALS` (see `build_vocabulary`).
         level: "word" or "char".
         lowercase: lowercase the text first.
+        reverse: read each text right to left (the tokenizer of a backward language model):
+            the ids come last token first, and `detokenize` turns them back into text in
+            its usual order.
 
     Example:
         >>> tok = TextTokenizer(build_vocabulary([["a", "cat"]]))
@@ -69,7 +72,7 @@ class TextTokenizer:
         [4, 5, 1]
     """
 
-    def __init__(self, vocabulary, level="word", lowercase=False):
+    def __init__(self, vocabulary, level="word", lowercase=False, reverse=False):
         vocabulary = list(vocabulary)
         if tuple(vocabulary[: len(SPECIALS)]) != SPECIALS:
             raise ValueError(
@@ -80,6 +83,7 @@ class TextTokenizer:
         if level not in ("word", "char"):
             raise ValueError(f"`level` must be 'word' or 'char'. Received: level={level!r}")
         self.vocabulary, self.level, self.lowercase = vocabulary, level, lowercase
+        self.reverse = reverse
         self._table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int32)
@@ -96,9 +100,11 @@ class TextTokenizer:
         texts = tf.convert_to_tensor(texts)
         if self.lowercase:
             texts = tf.strings.lower(texts, encoding="utf-8")
-        if self.level == "word":
-            return tf.strings.split(texts)
-        return tf.strings.unicode_split(texts, "UTF-8")
+        pieces = (tf.strings.split(texts) if self.level == "word"
+                  else tf.strings.unicode_split(texts, "UTF-8"))
+        if self.reverse:
+            pieces = pieces[::-1] if texts.shape.rank == 0 else pieces[:, ::-1]
+        return pieces
 
     def lookup(self, tokens):
         """Token strings (any shape, or ragged) -> ids, `[UNK]` for unknown tokens (lowercased
@@ -125,13 +131,16 @@ class TextTokenizer:
         """Ids -> strings; padding, `[BOS]` and `[EOS]` are dropped, `[UNK]` is kept."""
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(ids, tf.int32))
+        if self.reverse:
+            ids = ids[:, ::-1]
         shown = (ids != PAD_ID) & (ids != BOS_ID) & (ids != EOS_ID)
         tokens = tf.gather(self._tokens, tf.ragged.boolean_mask(ids, shown))
         separator = " " if self.level == "word" else ""
         return tf.strings.reduce_join(tokens, axis=-1, separator=separator)
 
     def get_config(self):
-        return {"vocabulary": self.vocabulary, "level": self.level, "lowercase": self.lowercase}
+        return {"vocabulary": self.vocabulary, "level": self.level, "lowercase": self.lowercase,
+                "reverse": self.reverse}
 
     @classmethod
     def from_config(cls, config):

@@ -187,6 +187,19 @@ class RNNLanguageModel(Task):
     def call_with_state(self, token_ids, state=None, padding_mask=None, training=False):
         """(batch, time) ids and a (batch, state) start state -> logits (batch, time, vocab) and
         the state after the last real token of each row."""
+        x, h, state = self._run(token_ids, state, padding_mask, training)
+        alpha, beta = self.activation_regularization, self.temporal_activation_regularization
+        if training and (alpha or beta):
+            self.add_loss(activation_penalty(x, h, padding_mask, alpha, beta))
+        return self._logits(x), state
+
+    def hidden_states(self, token_ids, padding_mask=None, training=False):
+        """(batch, time) ids -> the last recurrent layer's output (batch, time, units) from a
+        zero state: the text up to each token, as `CharLMEmbedding` reads it (Akbik et al.)."""
+        return self._run(token_ids, None, padding_mask, training)[1]
+
+    def _run(self, token_ids, state, padding_mask, training):
+        """-> the last layer's output after its dropout and before it, and the states."""
         if state is None:
             state = self.initial_state(ops.shape(token_ids)[0])
         x = self.dropouts[0](self.embedding(token_ids), training=training)
@@ -195,12 +208,7 @@ class RNNLanguageModel(Task):
             x, *states = rnn(x, initial_state=init, mask=padding_mask, training=training)
             new_states += states
             h, x = x, self.dropouts[i + 1](x, training=training)
-        if training and (self.activation_regularization or
-                         self.temporal_activation_regularization):
-            self.add_loss(activation_penalty(
-                x, h, padding_mask, self.activation_regularization,
-                self.temporal_activation_regularization))
-        return self._logits(x), ops.concatenate(new_states, axis=-1)
+        return x, h, ops.concatenate(new_states, axis=-1)
 
     def call(self, inputs, training=False):
         if isinstance(inputs, dict):
@@ -355,7 +363,7 @@ class RNNLanguageModel(Task):
         out = np.asarray(decoding.sample(
             self.step, prompt, np.asarray(lengths, "int32"), self._prefix_state(prompt, index),
             sampler, end_id=EOS_ID, start=index, **options))
-        return [_until_end(row, n, max_length) for row, n in zip(out, lengths)]
+        return [decoding.until_end(row, n, max_length, EOS_ID) for row, n in zip(out, lengths)]
 
     def _beam_ids(self, ids, max_length, num_beams):
         prompt = np.asarray(ids, "int32")  # rows of one length
@@ -370,7 +378,7 @@ class RNNLanguageModel(Task):
             step, (state,), (), prompt[:, -1], EOS_ID, max_length, limits,
             self.preprocessor.vocabulary_size, num_beams, length_penalty=0.0))
         rows = np.concatenate([prompt, out], axis=1)
-        return [_until_end(row, length, max_length) for row in rows]
+        return [decoding.until_end(row, length, max_length, EOS_ID) for row in rows]
 
     def _detokenize(self, ids):
         return self.tokenizer.detokenize(tf.constant([ids], tf.int32))[0].numpy().decode()
@@ -384,13 +392,6 @@ class _ResetCarry(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         self.model.reset_state()
-
-
-def _until_end(row, length, max_length):
-    """A prompt of `length` ids and its continuation of at most `max_length` ids, up to (not
-    including) the first new [EOS]."""
-    new = list(row[length : length + max_length])
-    return list(row[:length]) + (new[: new.index(EOS_ID)] if EOS_ID in new else new)
 
 
 def _log_softmax(logits):

@@ -29,12 +29,13 @@ class LanguageModelPreprocessor:
         self.tokenizer = tokenizer
 
     @classmethod
-    def learn(cls, lines, level="word", max_vocabulary=0):
-        """The vocabulary of the training lines (words or characters), specials first."""
+    def learn(cls, lines, level="word", max_vocabulary=0, reverse=False):
+        """The vocabulary of the training lines (words or characters), specials first;
+        `reverse`: a backward model's, reading each line right to left."""
         split = str.split if level == "word" else list
         vocabulary = build_vocabulary((split(line) for line in lines),
                                       max_size=max_vocabulary or None)
-        return cls(TextTokenizer(vocabulary, level=level))
+        return cls(TextTokenizer(vocabulary, level=level, reverse=reverse))
 
     @property
     def vocabulary_size(self):

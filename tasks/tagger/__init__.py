@@ -2,8 +2,10 @@
 
 Words (+ casing, + a character-level kerasrnn BiLSTM over each word's letters) -> stacked
 bidirectional kerasrnn LSTM -> per-token potentials -> softmax or a linear-chain CRF
-(`tasks.tagger.crf`). Preprocessing is TensorFlow string ops (`TaggerPreprocessor`), the same in
-tf.data and in the SavedModel. Padding never counts: `padding_mask` is the `sample_weight`.
+(`tasks.tagger.crf`); optionally two character language models' states at each word's
+boundaries (`char_lms`, `tasks.language_model.embedding`). Preprocessing is TensorFlow string
+ops (`TaggerPreprocessor`), the same in tf.data and in the SavedModel. Padding never counts:
+`padding_mask` is the `sample_weight`.
 
 The commands: `python -m tasks.tagger --help` (`script.py`).
 """
@@ -16,6 +18,7 @@ from tasks.tagger.recipe import (
     Config,
     DevScore,
     build_model,
+    char_lm_embedding,
     entity_scores,
     evaluate,
     load,
@@ -26,5 +29,5 @@ from tasks.tagger.recipe import (
 from tasks.tagger.script import main
 
 __all__ = ["CASES", "CRF", "Config", "DevScore", "PRESETS", "Tagger", "TaggerPreprocessor",
-           "build_model", "entity_scores", "evaluate", "load", "main", "make_preprocessor",
-           "score_table", "train"]
+           "build_model", "char_lm_embedding", "entity_scores", "evaluate", "load", "main",
+           "make_preprocessor", "score_table", "train"]

@@ -31,6 +31,10 @@ class Tagger(Task):
         embed_dim, char_dim, char_units, units, num_layers: sizes (char_dim 0: no characters).
         dropout: on the word representation and between and after the recurrent layers.
         word_dropout: training words replaced by [UNK] with this probability.
+        char_lm: None, or a `CharLMEmbedding` (or its config): each word's representation
+            also holds two character language models' states at its boundaries (contextual
+            string embeddings, Akbik et al. 2018). The preprocessor must have those models'
+            tokenizers (`TaggerPreprocessor(lm_tokenizers=...)`).
 
     Call arguments:
         inputs: the preprocessor's dict. Returns the potentials `(batch, T, len(tags))`.
@@ -44,7 +48,7 @@ class Tagger(Task):
 
     def __init__(self, preprocessor, tags, head="softmax", cell="lstm", embed_dim=100,
                  char_dim=30, char_units=50, units=200, num_layers=2, dropout=0.5,
-                 word_dropout=0.0, seed=None, **kwargs):
+                 word_dropout=0.0, char_lm=None, seed=None, **kwargs):
         super().__init__(preprocessor, **kwargs)
         if head not in ("softmax", "crf"):
             raise ValueError(f"`head` must be 'softmax' or 'crf'. Received: head={head!r}")
@@ -69,6 +73,15 @@ class Tagger(Task):
         self.potentials = keras.layers.Dense(len(self.tags), name="potentials")
         self.crf = CRF(len(self.tags), name="crf") if head == "crf" else None
         self.seed_generator = keras.random.SeedGenerator(seed)
+        if isinstance(char_lm, dict):
+            char_lm = keras.saving.deserialize_keras_object(char_lm)
+        self.char_lm = char_lm
+        if char_lm is not None and [t.get_config() for t in preprocessor.lm_tokenizers or ()] \
+                != [t.get_config() for t in char_lm.tokenizers]:
+            raise ValueError("`char_lm` needs a preprocessor with its language models' "
+                             "tokenizers: TaggerPreprocessor(..., lm_tokenizers="
+                             "char_lm.tokenizers). Received: a preprocessor with "
+                             f"lm_tokenizers={preprocessor.lm_tokenizers}")
 
     def build(self, input_shape=None):
         self.word_embedding.build((None, None))
@@ -78,6 +91,9 @@ class Tagger(Task):
             self.char_embedding.build((None, None))
             self.char_rnn.build((None, None, self.char_dim))
             width += 2 * self.char_units
+        if self.char_lm is not None:
+            self.char_lm.build()
+            width += self.char_lm.output_dim
         self.rnn.build((None, None, width))
         self.potentials.build((None, None, 2 * self.units))
         if self.crf is not None:
@@ -98,6 +114,8 @@ class Tagger(Task):
             words = self.char_rnn(self.char_embedding(flat), mask=ops.not_equal(flat, PAD_ID),
                                   training=training)
             parts.append(ops.reshape(words, (batch, steps, 2 * self.char_units)))
+        if self.char_lm is not None:
+            parts.append(ops.cast(self.char_lm(inputs, training=training), parts[0].dtype))
         x = self.dropout_layer(ops.concatenate(parts, axis=-1), training=training)
         x = self.rnn(x, mask=mask, training=training)
         return self.potentials(self.dropout_layer(x, training=training))

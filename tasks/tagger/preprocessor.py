@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.batching import bucket_by_length, pad_to_multiple
+from tasks.language_model.embedding import boundary_features
 from tasks.tokenizers import PAD_ID, UNK_ID, build_vocabulary
 
 CASES = ("[PAD]", "lower", "Title", "UPPER", "digits", "other")
@@ -17,35 +18,44 @@ def _table(vocabulary):
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class TaggerPreprocessor:
-    """Token strings -> `{"token_ids", "char_ids", "case_ids", "padding_mask"}` with TF ops.
+    """Token strings -> `{"token_ids", "char_ids", "case_ids", "padding_mask"}` with TF ops
+    (and the features of `CharLMEmbedding` when given the character LMs' tokenizers).
 
     Args:
         words: word vocabulary (`tasks.tokenizers.build_vocabulary`, lowercased if `lowercase`).
         chars: character vocabulary (same form).
         lowercase: look words up lowercased (their casing is the `case_ids` feature).
         max_word_length: characters kept per word.
+        lm_tokenizers: None, or the forward and backward character LMs' `TextTokenizer`s (or
+            their configs): the text is also read as those models read it
+            (`tasks.language_model.embedding.boundary_features`).
 
     Call arguments:
         tokens: `(batch, T)` strings, "" for padding (or a RaggedTensor of strings).
     """
 
-    def __init__(self, words, chars, lowercase=True, max_word_length=20):
+    def __init__(self, words, chars, lowercase=True, max_word_length=20, lm_tokenizers=None):
         self.words, self.chars = list(words), list(chars)
         self.lowercase, self.max_word_length = lowercase, max_word_length
+        self.lm_tokenizers = None if lm_tokenizers is None else [
+            keras.saving.deserialize_keras_object(t) if isinstance(t, dict) else t
+            for t in lm_tokenizers]
         self._word_table = _table(self.words)
         self._char_table = _table(self.chars)
 
     @classmethod
-    def learn(cls, sentences, lowercase=True, max_word_length=20, min_count=1):
+    def learn(cls, sentences, lowercase=True, max_word_length=20, min_count=1,
+              lm_tokenizers=None):
         """The word and character vocabularies of the training sentences."""
         words = build_vocabulary(([w.lower() if lowercase else w for w in s]
                                   for s in sentences), min_count=min_count)
         chars = build_vocabulary(list(w) for s in sentences for w in s)
-        return cls(words, chars, lowercase, max_word_length)
+        return cls(words, chars, lowercase, max_word_length, lm_tokenizers)
 
     @property
     def resources(self):
-        return [self._word_table, self._char_table]
+        lms = [r for t in self.lm_tokenizers or () for r in t.resources]
+        return [self._word_table, self._char_table, *lms]
 
     def __call__(self, tokens):
         if isinstance(tokens, tf.RaggedTensor):
@@ -63,8 +73,11 @@ class TaggerPreprocessor:
                         tf.where(tf.strings.regex_full_match(tokens, r"\p{Lu}+"), 3,
                         tf.where(tf.strings.regex_full_match(tokens, r".*\d.*"), 4, 5))))
         case_ids = tf.where(mask, case, PAD_ID)
-        return {"token_ids": token_ids, "char_ids": char_ids, "case_ids": case_ids,
-                "padding_mask": mask}
+        features = {"token_ids": token_ids, "char_ids": char_ids, "case_ids": case_ids,
+                    "padding_mask": mask}
+        if self.lm_tokenizers:
+            features.update(boundary_features(tokens, *self.lm_tokenizers))
+        return features
 
     def dataset(self, sentences, tag_ids, batch_size, shuffle=False, seed=0,
                 boundaries=(10, 20, 30, 40, 60)):
@@ -89,8 +102,10 @@ class TaggerPreprocessor:
         return ds.map(to_features).prefetch(tf.data.AUTOTUNE)
 
     def get_config(self):
+        lms = self.lm_tokenizers and [keras.saving.serialize_keras_object(t)
+                                      for t in self.lm_tokenizers]
         return {"words": self.words, "chars": self.chars, "lowercase": self.lowercase,
-                "max_word_length": self.max_word_length}
+                "max_word_length": self.max_word_length, "lm_tokenizers": lms}
 
     @classmethod
     def from_config(cls, config):

@@ -6,9 +6,10 @@ import keras
 
 from tasks import data as data_lib
 from tasks import tag_schemes
+from tasks.language_model.embedding import CharLMEmbedding
 from tasks.tagger.model import Tagger
 from tasks.tagger.preprocessor import TaggerPreprocessor
-from tasks.task import model_arguments
+from tasks.task import dev_score_callbacks, epoch_steps, model_arguments
 
 
 @dataclasses.dataclass
@@ -29,12 +30,15 @@ class Config:
     num_layers: int = 2
     dropout: float = 0.5
     word_dropout: float = 0.05  # a training word becomes [UNK] with this probability
+    char_lms: str = ""  # "FORWARD.keras,BACKWARD.keras": character LMs' states as features
+    fine_tune_lms: bool = False  # train those LMs' weights too (False: frozen)
     min_count: int = 1
     batch_size: int = 32
-    epochs: int = 20
+    epochs: int = 20  # at most; each ends with the dev score
+    min_steps_per_epoch: int = 300  # an epoch is a pass or this many steps, the larger
     learning_rate: float = 2e-3
     clipnorm: float = 5.0
-    patience: int = 4  # early stopping on the dev score
+    patience: int = 4  # early stopping: epochs without a better dev score
     plateau_factor: float = 0.5  # learning rate x this after an epoch without a better dev score
     seed: int = 0
 
@@ -43,8 +47,8 @@ PRESETS = {
     "pos": Config(epochs=30, patience=6),
     "ner": Config(scheme="ner", head="crf", tag_format="iobes", epochs=30),
     "tiny": Config(embed_dim=16, char_dim=8, char_units=8, units=16, num_layers=1,
-                   dropout=0.0, word_dropout=0.0, batch_size=8, epochs=2, learning_rate=1e-2,
-                   patience=0, plateau_factor=0.0),
+                   dropout=0.0, word_dropout=0.0, batch_size=8, epochs=2, min_steps_per_epoch=0,
+                   learning_rate=1e-2, patience=0, plateau_factor=0.0),
 }
 
 
@@ -106,9 +110,24 @@ def load(path, config, data_dir=None):
     return [s["words"] for s in sentences], tags
 
 
-def make_preprocessor(sentences, config):
+def char_lm_embedding(config, data_dir=None):
+    """None, or the `CharLMEmbedding` of the two character LMs `config.char_lms` names
+    (forward, backward: `.keras` files of `python -m tasks.language_model`)."""
+    if not config.char_lms:
+        return None
+    paths = config.char_lms.split(",")
+    if len(paths) != 2:
+        raise ValueError(f"`char_lms` must name two .keras files, the forward LM's and the "
+                         f"backward LM's, separated by a comma. Received: "
+                         f"char_lms={config.char_lms!r}")
+    models = [keras.saving.load_model(data_lib.resolve(path, data_dir), compile=False)
+              for path in paths]
+    return CharLMEmbedding(*models, fine_tune=config.fine_tune_lms)
+
+
+def make_preprocessor(sentences, config, char_lm=None):
     return TaggerPreprocessor.learn(sentences, config.lowercase, config.max_word_length,
-                                    config.min_count)
+                                    config.min_count, char_lm and char_lm.tokenizers)
 
 
 def evaluate(model, sentences, tags, scheme):
@@ -138,8 +157,8 @@ class DevScore(keras.callbacks.Callback):
             logs["val_f1"] = results["f1"]
 
 
-def build_model(config, preprocessor, tags):
-    model = Tagger(preprocessor, **model_arguments(Tagger, config, tags=tags))
+def build_model(config, preprocessor, tags, char_lm=None):
+    model = Tagger(preprocessor, **model_arguments(Tagger, config, tags=tags, char_lm=char_lm))
     model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm))
     model.build()
     return model
@@ -147,27 +166,23 @@ def build_model(config, preprocessor, tags):
 
 def train(config, train_data, dev_data, callbacks=(), verbose="auto"):
     """`train_data` / `dev_data`: (token lists, tag lists). Returns (model, history, dev
-    results); with `patience` the weights of the best dev epoch are kept."""
+    results); with `patience` the weights of the best dev epoch are kept. An epoch is a pass
+    over the training sentences or `min_steps_per_epoch` steps, whichever is more
+    (`tasks.task.epoch_steps`), so that a small corpus is not judged after a few steps."""
     keras.utils.set_random_seed(config.seed)
     (sentences, tags), (dev_sentences, dev_tags) = train_data, dev_data
-    preprocessor = make_preprocessor(sentences, config)
     names = sorted({t for s in tags for t in s})
-    index = {t: i for i, t in enumerate(names)}
     for number, s in enumerate(dev_tags, start=1):
-        unseen = [t for t in s if t not in index]
+        unseen = sorted(set(s) - set(names))
         if unseen:
             raise ValueError(f"dev sentence {number} has tags never seen in training: {unseen}")
-    model = build_model(config, preprocessor, names)
-    ds = preprocessor.dataset(sentences, [[index[t] for t in s] for s in tags],
-                              config.batch_size, shuffle=True, seed=config.seed)
+    char_lm = char_lm_embedding(config)
+    model = build_model(config, make_preprocessor(sentences, config, char_lm), names, char_lm)
     monitor = "val_f1" if config.scheme == "ner" else "val_accuracy"
-    callbacks = [DevScore(dev_sentences, dev_tags, config.scheme), *callbacks]
-    if config.plateau_factor:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor, mode="max", factor=config.plateau_factor, patience=1, verbose=0))
-    if config.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor, mode="max", patience=config.patience, restore_best_weights=True))
-    history = model.fit(ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose,
-                        shuffle=False)
+    callbacks = [DevScore(dev_sentences, dev_tags, config.scheme), *callbacks,
+                 *dev_score_callbacks(monitor, config.patience, config.plateau_factor)]
+    history = model.fit(sentences, tags, batch_size=config.batch_size, epochs=config.epochs,
+                        steps_per_epoch=epoch_steps(len(sentences), config.batch_size,
+                                                    config.min_steps_per_epoch),
+                        callbacks=callbacks, verbose=verbose)
     return model, history, evaluate(model, dev_sentences, dev_tags, config.scheme)
