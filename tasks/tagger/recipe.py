@@ -171,9 +171,10 @@ def train(config, train_data, dev_data, callbacks=(), verbose="auto"):
     (`tasks.task.epoch_steps`), so that a small corpus is not judged after a few steps."""
     keras.utils.set_random_seed(config.seed)
     (sentences, tags), (dev_sentences, dev_tags) = train_data, dev_data
-    names = sorted({t for s in tags for t in s})
+    known = {t for s in tags for t in s}
+    names = sorted(known)
     for number, s in enumerate(dev_tags, start=1):
-        unseen = sorted(set(s) - set(names))
+        unseen = sorted(set(s) - known)
         if unseen:
             raise ValueError(f"dev sentence {number} has tags never seen in training: {unseen}")
     char_lm = char_lm_embedding(config)
