@@ -38,6 +38,9 @@ def load(path, data_dir=None, text_column="text", label_column="label"):
 def train(config, train_data, dev_data, callbacks=(), verbose="auto"):
     """`train_data` / `dev_data`: (texts, label names); the labels are the sorted names seen in
     training. Returns (model, history, dev scores)."""
+    if config.lm:
+        raise ValueError(f"The character classifier reads characters; `lm` starts a word-level "
+                         f"classifier (the sentiment task). Received: lm={config.lm!r}")
     texts, names = train_data
     preprocessor = CharPreprocessor.learn(texts, config.lowercase, config.max_length)
     return training.train(config, preprocessor, train_data, dev_data,

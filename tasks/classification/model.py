@@ -85,6 +85,28 @@ class TextClassifier(Task):
         self.classifier.build((None, 2 * self.units))
         self.built = True
 
+    def layer_groups(self):
+        """Layer paths from the input up, for `tasks.fine_tuning.LayerwiseAdam`: the
+        embedding, then each recurrent layer; the layers above them form the top group."""
+        return [self.embedding.name, *(f"{self.rnn.name}/{layer.name}"
+                                       for layer in self.rnn.rnn_layers)]
+
+    def start_from(self, lm):
+        """Starts from a trained word LM (ULMFiT): its embedding becomes this model's, its
+        layer i the forward direction of layer i (`tasks.language_model.encoder.copy_encoder`).
+        The model must read the LM's vocabulary, with its cell and sizes."""
+        from tasks.language_model.encoder import check_encoder_lm, copy_encoder
+
+        check_encoder_lm(lm)
+        if list(lm.tokenizer.vocabulary) != list(self.preprocessor.vocabulary):
+            raise ValueError("The model's vocabulary is not the LM's: build its preprocessor "
+                             "from the LM's vocabulary. Received: an LM of "
+                             f"{len(lm.tokenizer.vocabulary)} tokens and a model of "
+                             f"{len(self.preprocessor.vocabulary)}")
+        if not self.built:
+            self.build()
+        copy_encoder(lm, self.embedding, self.rnn)
+
     def encode(self, inputs, training=False):
         """Pooled sentence vectors `(batch, 2·units)` and the attention weights `(batch, T)`
         (None unless pooling is "attention")."""

@@ -82,6 +82,12 @@ PRESETS = {
     # by --epochs or by time (benchmarks/transfer.py --lm-minutes).
     "char": Config(level="char", embed_dim=32, units=256, num_layers=1, num_steps=100,
                    batch_size=32, epochs=10, learning_rate=2e-3, decay_after=10),
+    # A word LM whose embedding and layers start a classifier (ULMFiT; the sentiment recipe's
+    # `lm`): the binary sentiment classifier's shape (300-dim embeddings, one 150-unit LSTM,
+    # which becomes its forward direction), variational dropout, Adam at a constant rate.
+    "encoder": Config(embed_dim=300, units=150, num_layers=1, embedding_dropout=0.1,
+                      output_dropout=0.3, variational=True, num_steps=35, batch_size=32,
+                      epochs=10, learning_rate=2e-3, decay_after=10),
     # `compare`: the same small budget for every model of the seeds' table.
     "compare": Config(max_train_tokens=300_000, num_layers=1, embed_dim=128, units=256,
                       batch_size=32),
@@ -194,9 +200,28 @@ def make_optimizer(config, total_steps=None):
     return optimizers[config.optimizer](learning_rate, **clip, **ema)
 
 
-def train(config, train_lines, dev_lines, callbacks=(), verbose="auto", tokenizer=None):
-    """Builds, fits and evaluates; returns (model, history, dev results dict)."""
+ARCHITECTURE = ("cell", "embed_dim", "units", "num_layers", "tie_embeddings")
+
+
+def train(config, train_lines, dev_lines, callbacks=(), verbose="auto", tokenizer=None,
+          init=None):
+    """Builds, fits and evaluates; returns (model, history, dev results dict). `init`: a
+    trained `RNNLanguageModel` to go on from (fine-tuning on new text, ULMFiT's second step):
+    its vocabulary (words it has not seen are `[UNK]`) and weights, with the config's
+    training; the config's architecture must be the model's."""
     keras.utils.set_random_seed(config.seed)
+    if init is not None:
+        if not isinstance(init, RNNLanguageModel):
+            raise ValueError(f"`init` must be an RNNLanguageModel. Received: "
+                             f"{type(init).__name__}")
+        found = {name: getattr(init, name) for name in ARCHITECTURE}
+        found.update(level=init.tokenizer.level, reverse=init.tokenizer.reverse)
+        for name, value in found.items():
+            if value != getattr(config, name):
+                raise ValueError(f"The model to go on from has {name}={value!r}; the config "
+                                 f"asks for {getattr(config, name)!r}. Use the model's preset "
+                                 f"or --set {name}={value}")
+        tokenizer = init.tokenizer
     tokenizer = tokenizer or make_tokenizer(train_lines, config.level, config.max_vocabulary,
                                             config.reverse)
     train_ids = token_stream(tokenizer, train_lines, config.max_train_tokens)
@@ -207,6 +232,10 @@ def train(config, train_lines, dev_lines, callbacks=(), verbose="auto", tokenize
     if steps < 0:  # unknown (bucketed sentences): count the batches once
         steps = sum(1 for _ in train_data)
     model = build_model(config, tokenizer, steps * config.epochs)
+    if init is not None:  # the carried BPTT state (not trainable) starts from zeros
+        model.build()
+        for source, target in zip(init.trainable_weights, model.trainable_weights):
+            target.assign(np.asarray(source))  # a copy: JAX donates the buffers it trains
 
     def schedule(epoch, lr):
         return config.learning_rate * config.decay ** max(0, epoch + 1 - config.decay_after)

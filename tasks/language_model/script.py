@@ -2,12 +2,15 @@
 
     python -m tasks.language_model train                  # packaged PTB, a few minutes
     python -m tasks.language_model train --preset small --data ptb --data-dir ../shared/data
+    python -m tasks.language_model train --preset encoder --init general.keras --data reviews.txt
     python -m tasks.language_model evaluate --model saved_models/language_model.keras
     python -m tasks.language_model evaluate --data ptb --data-dir ../shared/data --split test
     python -m tasks.language_model generate --model ... "the company said" --sampler top_p
     python -m tasks.language_model export --model ... --out saved_models/language_model
     python -m tasks.language_model compare                # n-gram vs window vs RNNs
 """
+
+import keras
 
 from tasks import cli
 from tasks.language_model import recipe
@@ -27,6 +30,8 @@ def main(argv=None):
     parser.add_argument("--num-beams", type=int, default=5)
     parser.add_argument("--split", choices=recipe.SPLITS, default="dev",
                         help="evaluate: which part of --data (all: a whole text file)")
+    parser.add_argument("--init", help="train: go on from this trained .keras LM (its vocabulary "
+                        "and weights) on --data: fine-tuning on new text")
     args = cli.arguments(parser, argv)
     verbose = cli.keras_verbosity(args)
 
@@ -45,8 +50,9 @@ def main(argv=None):
         cli.check_model_path(args.model)
         cli.banner("language model", config)
         train_lines, dev_lines = recipe.load_corpus(args.data, args.data_dir)
+        init = keras.saving.load_model(args.init, compile=False) if args.init else None
         model, _, results = recipe.train(config, train_lines, dev_lines,
-                                         cli.train_callbacks(args), verbose)
+                                         cli.train_callbacks(args), verbose, init=init)
         cli.save(model, args)
         unit = "bits per character" if config.level == "char" else "perplexity"
         shown = results.get("bits_per_character", results["perplexity"])

@@ -3,6 +3,7 @@
     python -m tasks.sentiment train --data sst --classes 2 --data-dir ../shared/data
     python -m tasks.sentiment train --train reviews.csv --dev dev.csv --text-column review \
         --label-column stars
+    python -m tasks.sentiment train --data sst --preset ulmfit --set lm=word_lm.keras
     python -m tasks.sentiment evaluate --model saved_models/sentiment.keras --data sst
     python -m tasks.sentiment predict --model ... "a gorgeous , witty film" "dull"
     python -m tasks.sentiment export --model ... --out saved_models/sentiment
@@ -41,7 +42,8 @@ def main(argv=None):
         cli.banner("sentiment", config)
         model, _, results = recipe.train(config, data("train", args.train), data("dev", args.dev),
                                          callbacks=cli.train_callbacks(args),
-                                         verbose=cli.keras_verbosity(args))
+                                         verbose=cli.keras_verbosity(args),
+                                         data_dir=args.data_dir)
         cli.save(model, args)
         print(recipe.report(results))
         return results
