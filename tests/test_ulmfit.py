@@ -212,3 +212,14 @@ def test_the_three_steps_from_the_command_line(tmp_path, capsys):
     restored = keras.saving.load_model(str(tmp_path / "classifier.keras"))
     assert (restored.units, restored.embed_dim) == (6, 5)
     assert restored.optimizer.layer_lr_decay == 2.6
+
+
+def test_a_language_model_with_patience_keeps_its_best_dev_epoch():
+    keras.utils.set_random_seed(0)
+    config = dataclasses.replace(lm.PRESETS["tiny"], embed_dim=5, units=6, epochs=5,
+                                 learning_rate=0.05, patience=5)
+    dev = ["it 's a film , not a plot", "the film is not witty ."] * 3
+    model, history, results = lm.train(config, LINES * 5, dev, verbose=0)
+    losses = history.history["val_loss"]
+    assert np.argmin(losses) < len(losses) - 1, losses  # the dev loss went up again
+    assert results["loss"] == pytest.approx(min(losses), rel=1e-5)

@@ -10,7 +10,7 @@ import numpy as np
 from tasks import data as data_lib
 from tasks.language_model.model import RNNLanguageModel
 from tasks.language_model.preprocessor import LanguageModelPreprocessor
-from tasks.task import model_arguments, weight_averaging
+from tasks.task import dev_score_callbacks, model_arguments, weight_averaging
 from tasks.tokenizers import ptb_text
 
 
@@ -45,6 +45,7 @@ class Config:
     clipnorm: float = 5.0  # Keras `clipnorm`: each weight's gradient clipped to this norm
     global_clipnorm: float = 0.0  # all gradients scaled together (torch's clip_grad_norm_)
     ema_momentum: float = 0.0  # > 0: validate and keep a moving average of the weights
+    patience: int = 0  # > 0: stop after this many epochs without a lower dev loss; keep the best
     max_vocabulary: int = 0  # 0: every training token
     max_train_tokens: int = 0  # 0: all
     seed: int = 0
@@ -84,10 +85,12 @@ PRESETS = {
                    batch_size=32, epochs=10, learning_rate=2e-3, decay_after=10),
     # A word LM whose embedding and layers start a classifier (ULMFiT; the sentiment recipe's
     # `lm`): the binary sentiment classifier's shape (300-dim embeddings, one 150-unit LSTM,
-    # which becomes its forward direction), variational dropout, Adam at a constant rate.
+    # which becomes its forward direction), variational dropout, Adam at a constant rate, and
+    # the best dev epoch kept (fine-tuned with --init on a few thousand sentences, it is the
+    # first: 95.8 dev perplexity on SST after one epoch, 111.0 after three).
     "encoder": Config(embed_dim=300, units=150, num_layers=1, embedding_dropout=0.1,
                       output_dropout=0.3, variational=True, num_steps=35, batch_size=32,
-                      epochs=10, learning_rate=2e-3, decay_after=10),
+                      epochs=10, learning_rate=2e-3, decay_after=10, patience=1),
     # `compare`: the same small budget for every model of the seeds' table.
     "compare": Config(max_train_tokens=300_000, num_layers=1, embed_dim=128, units=256,
                       batch_size=32),
@@ -242,8 +245,9 @@ def train(config, train_lines, dev_lines, callbacks=(), verbose="auto", tokenize
 
     if config.schedule == "step":
         callbacks = [keras.callbacks.LearningRateScheduler(schedule), *callbacks]
-    # last: a backup (BackupAndRestore) at an epoch's end then holds the raw weights
-    callbacks = [*callbacks, *weight_averaging(config.ema_momentum)[1]]
+    # after the given ones: a backup (BackupAndRestore) at an epoch end holds the raw weights
+    callbacks = [*callbacks, *weight_averaging(config.ema_momentum)[1],
+                 *dev_score_callbacks("val_loss", config.patience, mode="min")]
     start = time.perf_counter()
     history = model.fit(train_data, validation_data=dev_data, epochs=config.epochs,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
