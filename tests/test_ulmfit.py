@@ -216,10 +216,14 @@ def test_the_three_steps_from_the_command_line(tmp_path, capsys):
 
 def test_a_language_model_with_patience_keeps_its_best_dev_epoch():
     keras.utils.set_random_seed(0)
-    config = dataclasses.replace(lm.PRESETS["tiny"], embed_dim=5, units=6, epochs=5,
-                                 learning_rate=0.05, patience=5)
-    dev = ["it 's a film , not a plot", "the film is not witty ."] * 3
-    model, history, results = lm.train(config, LINES * 5, dev, verbose=0)
+    config = dataclasses.replace(lm.PRESETS["tiny"], embed_dim=5, units=6, epochs=4,
+                                 learning_rate=0.05, patience=4)
+    # The dev text reads the training text backwards: the better the model knows the one,
+    # the worse it predicts the other, so the dev loss rises after the first epochs.
+    words = "a b c d e f g h".split()
+    train = [" ".join(words)] * 40
+    dev = [" ".join(reversed(words))] * 8
+    model, history, results = lm.train(config, train, dev, verbose=0)
     losses = history.history["val_loss"]
     assert np.argmin(losses) < len(losses) - 1, losses  # the dev loss went up again
     assert results["loss"] == pytest.approx(min(losses), rel=1e-5)
