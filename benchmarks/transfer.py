@@ -124,7 +124,8 @@ def train_lm(config, train, dev, minutes, path, init=None):
 def sst2_rows(args):
     """ULMFiT on SST-2: the word LM, its fine-tuning, the classifier without and with it."""
     os.makedirs(args.out, exist_ok=True)
-    lm_train, lm_dev, sst_sentences = sentiment_lm_text(args.data_dir)
+    if not args.tuned_word_lm:  # the LM text is read only when an LM is trained
+        lm_train, lm_dev, sst_sentences = sentiment_lm_text(args.data_dir)
     config = with_overrides(lm.PRESETS[args.word_lm_preset], args.word_lm_set)
     notes, tuned_path = [], os.path.join(args.out, "word_lm_sst.keras")
     if args.tuned_word_lm:
