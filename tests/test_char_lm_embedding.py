@@ -159,3 +159,37 @@ rows = [[t.decode() for t in r[:n]] for r, n in zip(out["tags"].numpy(), out["le
 print(json.dumps(rows))
 """
     assert serve_in_fresh_process(code) == expected
+
+
+def test_frozen_lms_states_are_computed_once_and_feed_the_same_tagger(tagger):
+    # Sentences of one length share a bucket, so the batch keeps their order.
+    sentences = [["Mary", "met", "Acme", "in", "London"], ["John", "lives", "in", "Paris", "."],
+                 ["the", "cat", "sat", "on", "mats"]]
+    tags = [["O"] * 5] * 3
+    features, _, _ = next(iter(tagger.raw_dataset(sentences, tags, batch_size=8)))
+    assert "lm_states" in features and "lm_forward_ids" not in features
+    assert features["lm_states"].shape == (3, 8, tagger.char_lm.output_dim)  # width: 8s
+    direct = tagger.preprocessor(tf.constant([s + [""] * 3 for s in sentences]))
+    assert "lm_forward_ids" in direct
+    vectors = np.asarray(tagger.char_lm(direct))
+    np.testing.assert_allclose(np.asarray(features["lm_states"])[:, :5], vectors[:, :5],
+                               atol=1e-5)
+    np.testing.assert_allclose(np.asarray(tagger(dict(features))), np.asarray(tagger(direct)),
+                               atol=1e-5)
+    states = tagger.char_lm.states(sentences + [["Acme"]])  # one length each, unpadded
+    assert [s.shape for s in states] == [(5, tagger.char_lm.output_dim)] * 3 + [
+        (1, tagger.char_lm.output_dim)]
+    np.testing.assert_allclose(states[1], vectors[1, :5], atol=1e-5)
+    expected = tagger.predict_tags(sentences + [["Acme"]])
+    assert tagger.predict_tags(sentences + [["Acme"]], lm_states=states) == expected
+
+
+def test_fine_tuned_lms_read_the_text_at_every_step(lms):
+    sentences, tags = ner_data()
+    layer = CharLMEmbedding(*lms, fine_tune=True)
+    preprocessor = tg.make_preprocessor(sentences, tg.PRESETS["tiny"], layer)
+    model = tg.Tagger(preprocessor, tags=sorted({t for s in tags for t in s}), char_lm=layer,
+                      embed_dim=8, char_dim=0, units=8, num_layers=1)
+    features, _, _ = next(iter(model.raw_dataset(sentences, tags, batch_size=4)))
+    assert "lm_forward_ids" in features and "lm_states" not in features
+    CharLMEmbedding(*lms)  # the fixture's models frozen again

@@ -27,6 +27,7 @@ backward one with `--set reverse=true`, and give them to the tagger:
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -132,6 +133,8 @@ class CharLMEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, features, training=False):
+        if "lm_states" in features and not self.fine_tune:
+            return features["lm_states"]  # computed once by `states` (frozen models)
         parts = []
         for lm, ids, at in ((self.forward_lm, features["lm_forward_ids"],
                              features["lm_forward_ends"]),
@@ -143,6 +146,26 @@ class CharLMEmbedding(keras.layers.Layer):
                 h = ops.stop_gradient(h)
             parts.append(ops.take_along_axis(h, ops.cast(at, "int32")[..., None], axis=1))
         return ops.concatenate(parts, axis=-1)
+
+    def states(self, sentences, batch_size=64):
+        """Token lists -> each sentence's `(length, output_dim)` float32 word vectors, as
+        `call` computes them at inference (a batch's padding never changes them).
+
+        Frozen models give every sentence the same vectors at every epoch, so a training
+        dataset computes them once (`TaggerPreprocessor.dataset(lm_states=...)`) and `call`
+        reads them from the `lm_states` feature instead of running the models again."""
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        out = [None] * len(sentences)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(1, max(len(sentences[i]) for i in chunk))
+            tokens = tf.constant([list(sentences[i]) + [""] * (width - len(sentences[i]))
+                                  for i in chunk])
+            features = boundary_features(tokens, *self.tokenizers)
+            vectors = np.asarray(self(features, training=False), "float32")
+            for i, row in zip(chunk, vectors):
+                out[i] = row[: len(sentences[i])]
+        return out
 
     def compute_output_shape(self, input_shape):
         return (*input_shape["lm_forward_ends"], self.output_dim)

@@ -34,7 +34,9 @@ class Tagger(Task):
         char_lm: None, or a `CharLMEmbedding` (or its config): each word's representation
             also holds two character language models' states at its boundaries (contextual
             string embeddings, Akbik et al. 2018). The preprocessor must have those models'
-            tokenizers (`TaggerPreprocessor(lm_tokenizers=...)`).
+            tokenizers (`TaggerPreprocessor(lm_tokenizers=...)`). When they are frozen,
+            `fit` and `evaluate` on raw sentences compute each sentence's LM vectors once
+            (`CharLMEmbedding.states`) and feed them as the `lm_states` feature.
 
     Call arguments:
         inputs: the preprocessor's dict. Returns the potentials `(batch, T, len(tags))`.
@@ -164,8 +166,9 @@ class Tagger(Task):
         return tags, non_trainable
 
     # -- strings in, strings out -------------------------------------------------------------
-    def predict_tags(self, sentences, batch_size=64):
-        """Token lists (or whitespace-tokenized strings) -> one tag list per sentence."""
+    def predict_tags(self, sentences, batch_size=64, lm_states=None):
+        """Token lists (or whitespace-tokenized strings) -> one tag list per sentence.
+        `lm_states`: the sentences' `char_lm.states(sentences)`, when they are known."""
         if isinstance(sentences, str):
             raise ValueError(f"`sentences` must be a list of sentences, not one string. "
                              f"Received: sentences={sentences[:40]!r}")
@@ -179,7 +182,11 @@ class Tagger(Task):
             width = -(-max(1, max(len(sentences[i]) for i in chunk)) // 8) * 8
             tokens = tf.constant([sentences[i] + [""] * (width - len(sentences[i]))
                                   for i in chunk])
-            features = {k: v.numpy() for k, v in self.preprocessor(tokens).items()}
+            features = self.preprocessor(tokens, lm_features=lm_states is None)
+            features = {k: v.numpy() for k, v in features.items()}
+            if lm_states is not None:
+                features["lm_states"] = np.stack([np.pad(
+                    lm_states[i], [(0, width - len(lm_states[i])), (0, 0)]) for i in chunk])
             ids = np.asarray(self.predict_on_batch(features))
             for i, row in zip(chunk, ids):
                 out[i] = [self.tags[t] for t in row[: len(sentences[i])]]
@@ -201,8 +208,12 @@ class Tagger(Task):
     def raw_dataset(self, x, y=None, batch_size=None, shuffle=False):
         sentences = [s.split() if isinstance(s, str) else list(s) for s in as_list(x)]
         tags = self.tag_ids(y) if y is not None else [[0] * len(s) for s in sentences]
+        states = None
+        if self.char_lm is not None and not self.char_lm.fine_tune:
+            # Frozen character LMs: their word vectors are computed once, not at every epoch.
+            states = self.char_lm.states(sentences)
         return self.preprocessor.dataset(sentences, tags, batch_size or 32, shuffle=shuffle,
-                                         seed=self.seed or 0)
+                                         seed=self.seed or 0, lm_states=states)
 
     def predict_raw(self, x, batch_size=None, **kwargs):
         return self.predict_tags(as_list(x), batch_size or 64)

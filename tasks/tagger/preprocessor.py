@@ -57,7 +57,9 @@ class TaggerPreprocessor:
         lms = [r for t in self.lm_tokenizers or () for r in t.resources]
         return [self._word_table, self._char_table, *lms]
 
-    def __call__(self, tokens):
+    def __call__(self, tokens, lm_features=True):
+        """`lm_features=False` leaves out the character LMs' features (for a dataset that
+        carries their states already)."""
         if isinstance(tokens, tf.RaggedTensor):
             tokens = tokens.to_tensor("")
         tokens = tf.convert_to_tensor(tokens, tf.string)
@@ -75,28 +77,40 @@ class TaggerPreprocessor:
         case_ids = tf.where(mask, case, PAD_ID)
         features = {"token_ids": token_ids, "char_ids": char_ids, "case_ids": case_ids,
                     "padding_mask": mask}
-        if self.lm_tokenizers:
+        if self.lm_tokenizers and lm_features:
             features.update(boundary_features(tokens, *self.lm_tokenizers))
         return features
 
     def dataset(self, sentences, tag_ids, batch_size, shuffle=False, seed=0,
-                boundaries=(10, 20, 30, 40, 60)):
+                boundaries=(10, 20, 30, 40, 60), lm_states=None):
         """Length-bucketed batches `(features, tag ids, padding mask as sample_weight)`, widths
-        rounded up to multiples of 8 so that few batch shapes compile."""
-        def generate():
-            for s, t in zip(sentences, tag_ids):
-                yield np.array(s, dtype=object), np.asarray(t, "int32")
+        rounded up to multiples of 8 so that few batch shapes compile.
 
-        ds = tf.data.Dataset.from_generator(generate, output_signature=(
-            tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int32)))
+        `lm_states`: None, or each sentence's `(length, dim)` character-LM word vectors
+        (`CharLMEmbedding.states`), which the batches then carry as the `lm_states` feature
+        in place of the text the models would read."""
+        def generate():
+            for i, (s, t) in enumerate(zip(sentences, tag_ids)):
+                row = (np.array(s, dtype=object), np.asarray(t, "int32"))
+                yield row if lm_states is None else row + (lm_states[i],)
+
+        signature = (tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.int32))
+        padding = ("", 0)
+        if lm_states is not None:
+            dim = lm_states[0].shape[-1] if len(lm_states) else 0
+            signature += (tf.TensorSpec([None, dim], tf.float32),)
+            padding += (0.0,)
+        ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
         if shuffle:
             ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
         ds = bucket_by_length(ds, [len(s) for s in sentences], batch_size, boundaries,
-                              padding_values=("", 0))
+                              padding_values=padding)
 
-        def to_features(t, y):
+        def to_features(t, y, *states):
             t, y = pad_to_multiple(t, 8, ""), pad_to_multiple(y, 8, 0)
-            features = self(t)
+            features = self(t, lm_features=not states)
+            if states:
+                features["lm_states"] = pad_to_multiple(states[0], 8, 0.0)
             return features, y, tf.cast(features["padding_mask"], tf.float32)
 
         return ds.map(to_features).prefetch(tf.data.AUTOTUNE)

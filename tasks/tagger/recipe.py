@@ -130,9 +130,9 @@ def make_preprocessor(sentences, config, char_lm=None):
                                     config.min_count, char_lm and char_lm.tokenizers)
 
 
-def evaluate(model, sentences, tags, scheme):
+def evaluate(model, sentences, tags, scheme, lm_states=None):
     """Token accuracy; for NER also entity precision / recall / F1 per type and micro."""
-    predicted = model.predict_tags(sentences)
+    predicted = model.predict_tags(sentences, lm_states=lm_states)
     right = sum(p == g for ps, gs in zip(predicted, tags) for p, g in zip(ps, gs))
     results = {"accuracy": right / sum(len(g) for g in tags)}
     if scheme == "ner":
@@ -144,14 +144,21 @@ def evaluate(model, sentences, tags, scheme):
 
 class DevScore(keras.callbacks.Callback):
     """Adds `val_accuracy` (and `val_f1` for NER) of the decoded dev tags to the epoch logs, so
-    that EarlyStopping and checkpoints can watch them."""
+    that EarlyStopping and checkpoints can watch them. Frozen character LMs' vectors for the
+    dev sentences are computed once, when training begins."""
 
     def __init__(self, sentences, tags, scheme):
         super().__init__()
         self.sentences, self.tags, self.scheme = sentences, tags, scheme
+        self.lm_states = None
+
+    def on_train_begin(self, logs=None):
+        char_lm = getattr(self.model, "char_lm", None)
+        if char_lm is not None and not char_lm.fine_tune:  # frozen: the same at every epoch
+            self.lm_states = char_lm.states(self.sentences)
 
     def on_epoch_end(self, epoch, logs=None):
-        results = evaluate(self.model, self.sentences, self.tags, self.scheme)
+        results = evaluate(self.model, self.sentences, self.tags, self.scheme, self.lm_states)
         logs["val_accuracy"] = results["accuracy"]
         if "f1" in results:
             logs["val_f1"] = results["f1"]
@@ -180,10 +187,12 @@ def train(config, train_data, dev_data, callbacks=(), verbose="auto"):
     char_lm = char_lm_embedding(config)
     model = build_model(config, make_preprocessor(sentences, config, char_lm), names, char_lm)
     monitor = "val_f1" if config.scheme == "ner" else "val_accuracy"
-    callbacks = [DevScore(dev_sentences, dev_tags, config.scheme), *callbacks,
+    dev_score = DevScore(dev_sentences, dev_tags, config.scheme)
+    callbacks = [dev_score, *callbacks,
                  *dev_score_callbacks(monitor, config.patience, config.plateau_factor)]
     history = model.fit(sentences, tags, batch_size=config.batch_size, epochs=config.epochs,
                         steps_per_epoch=epoch_steps(len(sentences), config.batch_size,
                                                     config.min_steps_per_epoch),
                         callbacks=callbacks, verbose=verbose)
-    return model, history, evaluate(model, dev_sentences, dev_tags, config.scheme)
+    return model, history, evaluate(model, dev_sentences, dev_tags, config.scheme,
+                                    dev_score.lm_states)
