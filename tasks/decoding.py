@@ -6,6 +6,8 @@ call it and the SavedModels compile it as it is.
                                                 that gives the same tokens on every backend
                                                 and in a SavedModel (a counter-based hash,
                                                 not a stateful generator)
+    sample_continue(model, ids, ...)            the same from id lists, compiled with the
+    beam_continue(model, ids, ...)              prompts' first pass (and beam search)
     greedy(step, state, context, ...)           from a start token, with keras-hub's
                                                 `GreedySampler`
     beam_search(step, state, context, ...)      beam search with GNMT's length normalization
@@ -24,7 +26,7 @@ SAMPLERS = ("greedy", "random", "top_k", "top_p")
 
 
 def sample(step, prompt, lengths, state, sampler="greedy", seed=0, temperature=1.0, top_k=0,
-           top_p=1.0, end_id=3, start=1):
+           top_p=1.0, end_id=3, start=1, stop=None):
     """Continues each row's prompt, one token per step, the state as the cache.
 
     Args:
@@ -37,6 +39,8 @@ def sample(step, prompt, lengths, state, sampler="greedy", seed=0, temperature=1
             probabilities sum to `top_p`, Holtzman et al. 2020).
         seed: int or int32 scalar tensor; equal seeds give equal samples.
         start: the first position to feed from (every row's prompt is at least this long).
+        stop: the position to stop before (default: `total`; a tensor too, so that prompts
+            padded wider than needed compile once for several lengths).
 
     Returns:
         (batch, total) tokens: each prompt and its continuation; after a row's first new
@@ -44,8 +48,8 @@ def sample(step, prompt, lengths, state, sampler="greedy", seed=0, temperature=1
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"`sampler` must be one of {SAMPLERS}. Received: sampler={sampler!r}")
-    total = ops.shape(prompt)[1]
-    positions = ops.arange(total)[None, :]
+    total = ops.shape(prompt)[1] if stop is None else ops.convert_to_tensor(stop, "int32")
+    positions = ops.arange(ops.shape(prompt)[1])[None, :]
 
     def cond(t, tokens, state, done):
         return ops.logical_and(t < total, ops.logical_not(ops.all(done)))
@@ -66,6 +70,61 @@ def sample(step, prompt, lengths, state, sampler="greedy", seed=0, temperature=1
     loop_vars = (ops.convert_to_tensor(start, "int32"), ops.cast(prompt, "int32"), state, done)
     _, tokens, _, _ = ops.while_loop(cond, body, loop_vars)
     return tokens
+
+
+def sample_continue(model, ids, max_length, sampler, end_id, seed=0, temperature=1.0,
+                    top_k=10, top_p=0.9):
+    """Id lists (prompts of any lengths) -> each continued by `sample` up to `max_length` ids
+    and its first new `end_id`, with `model`'s `call_with_state(ids, state, mask) -> (logits,
+    state)` and `step`: the prompts' shared prefix is read in one pass, then the loop runs,
+    both in one function compiled by `model.compiled_function`."""
+    lengths = [len(row) for row in ids]
+    stop = max(lengths) + max_length
+    prompt, _ = _pad(ids, stop, 16)
+    index = min(lengths)
+
+    def run(prefix, prefix_mask, prompt, lengths, start, stop, seed, temperature, top_k, top_p):
+        _, state = model.call_with_state(prefix, None, prefix_mask)
+        return sample(model.step, prompt, lengths, state, sampler, seed, temperature, top_k,
+                      top_p, end_id, start, stop)
+
+    out = np.asarray(model.compiled_function(("sample", sampler), run)(
+        *_pad([row[: index - 1] for row in ids], index - 1, 8), prompt,
+        np.asarray(lengths, "int32"), np.int32(index), np.int32(stop), np.int32(seed),
+        np.float32(temperature), np.int32(top_k), np.float32(top_p)))
+    return [until_end(row, n, max_length, end_id) for row, n in zip(out, lengths)]
+
+
+def beam_continue(model, ids, max_length, num_beams, end_id):
+    """Id lists of one length -> each continued by `beam_search` (`num_beams` beams ranked by
+    summed log-probability), as `sample_continue` continues them."""
+    prompt = np.asarray(ids, "int32")
+    length = prompt.shape[1]
+    limits = np.full(len(ids), max_length + 1, "int32")  # no forced end
+
+    def step(token, state, context):
+        logits, state = model.step(token, state[0])
+        return logits, (state,)
+
+    def run(prefix, prefix_mask, last, limits):
+        _, state = model.call_with_state(prefix, None, prefix_mask)
+        return beam_search(step, (state,), (), last, end_id, max_length, limits,
+                           model.preprocessor.vocabulary_size, num_beams, length_penalty=0.0)
+
+    out = np.asarray(model.compiled_function(("beam", max_length, num_beams), run)(
+        *_pad([row[:-1] for row in ids], length - 1, 8), prompt[:, -1], limits))
+    rows = np.concatenate([prompt, out], axis=1)
+    return [until_end(row, length, max_length, end_id) for row in rows]
+
+
+def _pad(rows, width, multiple):
+    """Id lists -> (ids, mask), padded with 0 to `width` rounded up to a `multiple` (at least
+    one): a few shapes compile, and a masked step keeps the state."""
+    width = max(1, -(-width // multiple)) * multiple
+    ids, mask = np.zeros((len(rows), width), "int32"), np.zeros((len(rows), width), bool)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = row, True
+    return ids, mask
 
 
 def check_sampling(sampler, vocabulary_size, temperature=1.0, top_k=10, top_p=0.9,

@@ -147,6 +147,10 @@ class Task(keras.Model):
                 return self.predict_raw(x, batch_size, **kwargs)
             return super().predict(x, batch_size=batch_size, **kwargs)
 
+    def compiled_function(self, key, fn):
+        """`compiled_function(self, key, fn)` (below): generation and scoring, compiled."""
+        return compiled_function(self, key, fn)
+
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):
         """Every constructor argument, read from the attribute of the same name."""
@@ -174,6 +178,39 @@ class Task(keras.Model):
             return super().from_config(config)
         finally:
             keras.mixed_precision.set_global_policy(previous)
+
+
+def compiled_function(layer, key, fn):
+    """`fn(*tensors)`, a function of the inputs and `layer`'s weights (generation, scoring),
+    compiled once per `key` (which names everything `fn` closes over that is not a tensor) and
+    per input shape, and always reading the weights' current values.
+
+    Run eagerly, a decoding loop is slow on both backends: TensorFlow dispatches every op of
+    every step one by one, and JAX traces and compiles the loop anew at each call. So: a
+    `tf.function` on TensorFlow; on JAX a `jax.jit` that takes the weights' values as
+    arguments (a closure would keep the values they had when it was traced)."""
+    # Kept out of Keras' (and TensorFlow's) attribute tracking: not state to save.
+    functions = layer.__dict__.setdefault("_compiled_functions", {})
+    if key not in functions:
+        functions[key] = _compile(layer, fn)
+    return functions[key]
+
+
+def _compile(model, fn):
+    if keras.backend.backend() == "tensorflow":
+        return tf.function(fn, reduce_retracing=True, autograph=False)
+    if keras.backend.backend() != "jax":
+        return fn
+    import jax
+
+    variables = model.trainable_variables + model.non_trainable_variables
+
+    def stateless(values, *args):
+        with keras.StatelessScope(state_mapping=zip(variables, values)):
+            return fn(*args)
+
+    jitted = jax.jit(stateless)
+    return lambda *args: jitted([v.value for v in variables], *args)
 
 
 def weight_averaging(ema_momentum):

@@ -399,3 +399,30 @@ def test_ema_momentum_averages_the_weights_that_are_validated_and_kept():
     np.testing.assert_allclose(history.history["val_loss"][-1], results["loss"], rtol=1e-5)
     with pytest.raises(ValueError, match="ema_momentum=1.0"):
         lm.make_optimizer(dataclasses.replace(TINY, ema_momentum=1.0))
+
+
+def test_compiled_generation_reads_the_weights_the_model_has_now(trained, tmp_path):
+    model = trained[0]
+    texts = ["the cat sat", "a dog"]
+    before = (model.score(texts)[0], model.generate(texts, max_length=6),
+              model.generate(texts, max_length=6, sampler="beam", num_beams=2))
+    weights = model.get_weights()
+    rng = np.random.default_rng(0)
+    changed = [w + rng.normal(0, 0.5, w.shape).astype(w.dtype) if w.dtype.kind == "f" else w
+               for w in weights]
+    fresh = lm.RNNLanguageModel.from_config(model.get_config())
+    fresh.build()
+    fresh.set_weights(changed)  # its generation functions are compiled with these weights
+    try:
+        model.set_weights(changed)  # after the model's functions were compiled
+        after = (model.score(texts)[0], model.generate(texts, max_length=6),
+                 model.generate(texts, max_length=6, sampler="beam", num_beams=2))
+        assert_close(after[0], fresh.score(texts)[0], atol=1e-5, what="score")
+        assert not np.allclose(after[0], before[0], atol=1e-3)
+        assert after[1] == fresh.generate(texts, max_length=6)
+        assert after[2] == fresh.generate(texts, max_length=6, sampler="beam", num_beams=2)
+        # The compiled functions are not state: the model still saves and exports.
+        assert os.path.isdir(export.export(model, str(tmp_path / "savedmodel"), max_length=3))
+    finally:
+        model.set_weights(weights)
+    assert model.generate(texts, max_length=6) == before[1]

@@ -164,3 +164,24 @@ def test_script(tmp_path, capsys):
     assert again == score
     out = tr.main(["translate", "a b c", "--model", model_path, "--beam-size", "2"])
     assert out == keras.saving.load_model(model_path).translate(["a b c"], beam_size=2)
+
+
+def test_compiled_translation_reads_the_weights_the_model_has_now(trained):
+    model = trained[0]
+    texts = [source for source, _ in reverse_pairs(6, 7)]
+    before = model.translate(texts, beam_size=2)
+    weights = model.get_weights()
+    rng = np.random.default_rng(0)
+    changed = [w + rng.normal(0, 0.5, w.shape).astype(w.dtype) if w.dtype.kind == "f" else w
+               for w in weights]
+    fresh = tr.Translator.from_config(model.get_config())
+    fresh.build()
+    fresh.set_weights(changed)
+    try:
+        model.set_weights(changed)  # after the model's search was compiled
+        for beam_size in (1, 2):
+            assert model.translate(texts, beam_size) == fresh.translate(texts, beam_size)
+        assert model.translate(texts, beam_size=2) != before
+    finally:
+        model.set_weights(weights)
+    assert model.translate(texts, beam_size=2) == before

@@ -309,15 +309,20 @@ class RNNLanguageModel(Task):
         perplexities, token_log_probs = [], []
         for start in range(0, len(texts), batch_size):
             ids = self.preprocessor.encode(texts[start : start + batch_size])
-            x, mask = pad(ids)
-            targets, _ = pad([row[1:] + [EOS_ID] for row in ids])
-            logits, _ = self.call_with_state(x, None, mask)
-            logp = _log_softmax(np.asarray(logits, "float32"))  # float32 under any policy
-            logp = np.take_along_axis(logp, targets[..., None], -1)
-            for row, length in zip(logp[..., 0], mask.sum(1)):
+            width = _round_up(max(len(row) for row in ids), 8)  # a few shapes compile
+            x, mask = pad(ids, width)
+            targets, _ = pad([row[1:] + [EOS_ID] for row in ids], width)
+            logp = np.asarray(self.compiled_function("log_probs", self._log_probs)(
+                x, mask, targets))
+            for row, length in zip(logp, mask.sum(1)):
                 token_log_probs.append(row[:length])
                 perplexities.append(float(np.exp(-row[:length].mean())))
         return np.array(perplexities), token_log_probs
+
+    def _log_probs(self, x, mask, targets):
+        logits, _ = self.call_with_state(x, None, mask)
+        logp = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)  # under any policy
+        return ops.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
 
     def generate(self, prompts, max_length=30, sampler="greedy", seed=0, temperature=1.0,
                  top_k=10, top_p=0.9, num_beams=5, batch_size=64):
@@ -341,47 +346,21 @@ class RNNLanguageModel(Task):
                     groups.setdefault(len(row), []).append(i)
                 out = [None] * len(ids)
                 for members in groups.values():
-                    rows = self._beam_ids([ids[i] for i in members], max_length, num_beams)
+                    rows = decoding.beam_continue(self, [ids[i] for i in members], max_length,
+                                                  num_beams, EOS_ID)
                     for i, row in zip(members, rows):
                         out[i] = row
             else:
-                out = self._sample_ids(ids, max_length, sampler, options)
-            results += [self._detokenize(row) for row in out]
+                out = decoding.sample_continue(self, ids, max_length, sampler, EOS_ID,
+                                               **options)
+            results += self._detokenize(out)
         return results
 
-    def _prefix_state(self, prompt, index):
-        """The state after `prompt[:, : index - 1]`, run in one pass (every prompt has it)."""
-        state = self.initial_state(ops.shape(prompt)[0])
-        if index > 1:
-            _, state = self.call_with_state(ops.convert_to_tensor(prompt[:, : index - 1]), state)
-        return state
-
-    def _sample_ids(self, ids, max_length, sampler, options):
-        lengths = [len(row) for row in ids]
-        prompt, _ = pad(ids, length=max(lengths) + max_length)
-        index = min(lengths)
-        out = np.asarray(decoding.sample(
-            self.step, prompt, np.asarray(lengths, "int32"), self._prefix_state(prompt, index),
-            sampler, end_id=EOS_ID, start=index, **options))
-        return [decoding.until_end(row, n, max_length, EOS_ID) for row, n in zip(out, lengths)]
-
-    def _beam_ids(self, ids, max_length, num_beams):
-        prompt = np.asarray(ids, "int32")  # rows of one length
-        length = prompt.shape[1]
-        state = self._prefix_state(prompt, length)
-        limits = np.full(len(ids), max_length + 1, "int32")  # no forced end
-        def step(token, state, context):
-            logits, state = self.step(token, state[0])
-            return logits, (state,)
-
-        out = np.asarray(decoding.beam_search(
-            step, (state,), (), prompt[:, -1], EOS_ID, max_length, limits,
-            self.preprocessor.vocabulary_size, num_beams, length_penalty=0.0))
-        rows = np.concatenate([prompt, out], axis=1)
-        return [decoding.until_end(row, length, max_length, EOS_ID) for row in rows]
-
-    def _detokenize(self, ids):
-        return self.tokenizer.detokenize(tf.constant([ids], tf.int32))[0].numpy().decode()
+    def _detokenize(self, rows):
+        """Id lists -> strings, all in one call."""
+        ids = tf.RaggedTensor.from_row_lengths(
+            np.concatenate([np.asarray(row, "int32") for row in rows]), [len(r) for r in rows])
+        return [text.decode() for text in self.tokenizer.detokenize(ids).numpy()]
 
 
 class _ResetCarry(keras.callbacks.Callback):
@@ -394,6 +373,5 @@ class _ResetCarry(keras.callbacks.Callback):
         self.model.reset_state()
 
 
-def _log_softmax(logits):
-    logits = logits - logits.max(-1, keepdims=True)
-    return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+def _round_up(n, multiple):
+    return max(1, -(-n // multiple)) * multiple

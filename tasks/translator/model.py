@@ -269,8 +269,13 @@ class Translator(Task):
         out = [None] * len(texts)
         for start in range(0, len(texts), batch_size):
             chunk = order[start : start + batch_size]
-            ids = self.source_ids([texts[i] for i in chunk])
-            ids = self.beam_search(ids, beam_size)  # as the SavedModel: one beam is greedy
+            ids = np.asarray(self.source_ids([texts[i] for i in chunk]))
+            width = -(-ids.shape[1] // 8) * 8  # a few shapes compile (padding is masked)
+            ids = np.pad(ids, [(0, 0), (0, width - ids.shape[1])], constant_values=PAD_ID)
+            # As the SavedModel: one beam is greedy.
+            search = self.compiled_function(
+                ("beam", beam_size), lambda ids: self.beam_search(ids, beam_size))
+            ids = search(ids)
             # Each row: its words, [EOS], then padding; decode drops the special tokens.
             for i, text in zip(chunk, self.target_tokenizer.decode(np.asarray(ids))):
                 out[i] = text
