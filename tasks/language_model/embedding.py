@@ -32,6 +32,7 @@ import tensorflow as tf
 from keras import ops
 
 from tasks.batching import pad_to_multiple
+from tasks.task import compiled_function
 from tasks.tokenizers import EOS_ID, PAD_ID
 
 FEATURES = ("lm_forward_ids", "lm_forward_ends", "lm_backward_ids", "lm_backward_starts")
@@ -154,15 +155,22 @@ class CharLMEmbedding(keras.layers.Layer):
         Frozen models give every sentence the same vectors at every epoch, so a training
         dataset computes them once (`TaggerPreprocessor.dataset(lm_states=...)`) and `call`
         reads them from the `lm_states` feature instead of running the models again."""
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        run = compiled_function(self, "states", lambda f: self(f, training=False))
+        # Batches of like character lengths, padded to powers of two: few shapes compile.
+        order = sorted(range(len(sentences)), key=lambda i: sum(map(len, sentences[i])))
         out = [None] * len(sentences)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            width = max(1, max(len(sentences[i]) for i in chunk))
+            width = _power_of_two(max(len(sentences[i]) for i in chunk), 8)
             tokens = tf.constant([list(sentences[i]) + [""] * (width - len(sentences[i]))
                                   for i in chunk])
-            features = boundary_features(tokens, *self.tokenizers)
-            vectors = np.asarray(self(features, training=False), "float32")
+            features = {k: v.numpy() for k, v in
+                        boundary_features(tokens, *self.tokenizers).items()}
+            for name in ("lm_forward_ids", "lm_backward_ids"):
+                ids = features[name]
+                extra = _power_of_two(ids.shape[1], 32) - ids.shape[1]
+                features[name] = np.pad(ids, [(0, 0), (0, extra)], constant_values=PAD_ID)
+            vectors = np.asarray(run(features), "float32")
             for i, row in zip(chunk, vectors):
                 out[i] = row[: len(sentences[i])]
         return out
@@ -175,3 +183,7 @@ class CharLMEmbedding(keras.layers.Layer):
                 "forward_lm": keras.saving.serialize_keras_object(self.forward_lm),
                 "backward_lm": keras.saving.serialize_keras_object(self.backward_lm),
                 "fine_tune": self.fine_tune}
+
+
+def _power_of_two(n, smallest):
+    return max(smallest, 1 << (max(n, 1) - 1).bit_length())
