@@ -1,7 +1,13 @@
 """What the benchmark scripts share: the time budget (a Keras callback that prints each epoch's
-results and stops training before an epoch that would end past `minutes` of wall time).
-`--set FIELD=VALUE` overrides are the task scripts' own (`tasks.cli.with_overrides`)."""
+results and stops training before an epoch that would end past `minutes` of wall time), and
+`per_backend`, which runs a script's measuring half once per backend. `--set FIELD=VALUE`
+overrides are the task scripts' own (`tasks.cli.with_overrides`)."""
 
+import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
 import keras
@@ -28,3 +34,28 @@ class Budget(keras.callbacks.Callback):
         durations = [b[2] - a[2] for a, b in zip(self.rows, self.rows[1:])] or [wall]
         if self.minutes and wall + max(durations) > self.minutes:
             self.model.stop_training = True
+
+
+def backend_parser(doc):
+    """The arguments of a script measured once per backend: `--backends`, `--rounds` and
+    the hidden `--child` that `per_backend` passes."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def per_backend(script, arguments, backends):
+    """{backend: result}: `python script --child *arguments` run in a fresh process per
+    backend (the backend is chosen at import), each printing its result as JSON on its last
+    line. Exits with the child's error output if one fails."""
+    results = {}
+    for backend in backends:
+        out = subprocess.run([sys.executable, script, "--child", *map(str, arguments)],
+                             env={**os.environ, "KERAS_BACKEND": backend},
+                             capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(f"{backend} failed:\n{out.stderr[-3000:]}")
+        results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results

@@ -76,6 +76,20 @@ def assert_close(a, b, atol=1e-5, what=""):
     assert diff <= atol, f"{what}: max abs diff {diff} > {atol}"
 
 
+def with_new_weights(model, seed=0):
+    """`(fresh, weights)`: a model rebuilt from `model`'s config holding its weights plus
+    noise, and `model`'s own weights (to restore). The fresh model compiled nothing yet: an
+    oracle for `model` once it is given the same weights."""
+    weights = model.get_weights()
+    rng = np.random.default_rng(seed)
+    changed = [w + rng.normal(0, 0.5, w.shape).astype(w.dtype) if w.dtype.kind == "f" else w
+               for w in weights]
+    fresh = type(model).from_config(model.get_config())
+    fresh.build()
+    fresh.set_weights(changed)
+    return fresh, weights
+
+
 def serve_in_fresh_process(code):
     """Runs `code` in a new Python process as a server would (TensorFlow's default backend,
     only what `code` imports) and returns the JSON that its last output line holds."""

@@ -9,7 +9,7 @@ import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_close, serve_in_fresh_process
+from conftest import assert_close, serve_in_fresh_process, with_new_weights
 
 from tasks import export
 from tasks import language_model as lm
@@ -406,15 +406,9 @@ def test_compiled_generation_reads_the_weights_the_model_has_now(trained, tmp_pa
     texts = ["the cat sat", "a dog"]
     before = (model.score(texts)[0], model.generate(texts, max_length=6),
               model.generate(texts, max_length=6, sampler="beam", num_beams=2))
-    weights = model.get_weights()
-    rng = np.random.default_rng(0)
-    changed = [w + rng.normal(0, 0.5, w.shape).astype(w.dtype) if w.dtype.kind == "f" else w
-               for w in weights]
-    fresh = lm.RNNLanguageModel.from_config(model.get_config())
-    fresh.build()
-    fresh.set_weights(changed)  # its generation functions are compiled with these weights
+    fresh, weights = with_new_weights(model)
     try:
-        model.set_weights(changed)  # after the model's functions were compiled
+        model.set_weights(fresh.get_weights())  # after the model's functions were compiled
         after = (model.score(texts)[0], model.generate(texts, max_length=6),
                  model.generate(texts, max_length=6, sampler="beam", num_beams=2))
         assert_close(after[0], fresh.score(texts)[0], atol=1e-5, what="score")

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import sacrebleu
-from conftest import serve_in_fresh_process
+from conftest import serve_in_fresh_process, with_new_weights
 
 from tasks import export
 from tasks import translator as tr
@@ -170,15 +170,9 @@ def test_compiled_translation_reads_the_weights_the_model_has_now(trained):
     model = trained[0]
     texts = [source for source, _ in reverse_pairs(6, 7)]
     before = model.translate(texts, beam_size=2)
-    weights = model.get_weights()
-    rng = np.random.default_rng(0)
-    changed = [w + rng.normal(0, 0.5, w.shape).astype(w.dtype) if w.dtype.kind == "f" else w
-               for w in weights]
-    fresh = tr.Translator.from_config(model.get_config())
-    fresh.build()
-    fresh.set_weights(changed)
+    fresh, weights = with_new_weights(model)
     try:
-        model.set_weights(changed)  # after the model's search was compiled
+        model.set_weights(fresh.get_weights())  # after the model's search was compiled
         for beam_size in (1, 2):
             assert model.translate(texts, beam_size) == fresh.translate(texts, beam_size)
         assert model.translate(texts, beam_size=2) != before
