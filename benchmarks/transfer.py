@@ -13,8 +13,9 @@ SST-2 without and with ULMFiT from a word LM (`tasks.language_model.encoder`).
    Multi30k English: sentences as lines, words joined by spaces; never a dev split). Skipped
    when `--lms FORWARD.keras,BACKWARD.keras` are given.
 2. For each task and training size (the first N training sentences, or "all"): the task's
-   preset trained without and with the LMs' states (`char_lms`, frozen), `--minutes` each,
-   early-stopped on dev (CoNLL-2003 eng.testa entity F1, EWT dev UPOS accuracy).
+   preset trained without and with the LMs' states (`char_lms`, frozen; `--tagger-runs
+   baseline lms`), `--minutes` each, early-stopped on dev (CoNLL-2003 eng.testa entity F1,
+   EWT dev UPOS accuracy).
 
 3. SST-2 (`--tasks sst2`), ULMFiT (Howard & Ruder 2018): a word LM (`--word-lm-preset`,
    default `encoder`) pretrained for `--word-lm-minutes` on PTB's training text and SST's
@@ -199,7 +200,8 @@ def tagger_rows(args):
         dev = tg.load(dev_file, base, args.data_dir)
         for size in args.sizes:
             n = len(train[0]) if size == "all" else int(size)
-            for char_lms in ("", ",".join(paths)):
+            for char_lms in [",".join(paths) if run == "lms" else ""
+                             for run in args.tagger_runs]:
                 config = dataclasses.replace(base, char_lms=char_lms)
                 print(f"{name}, {n} sentences, {'with' if char_lms else 'without'} the LMs",
                       flush=True)
@@ -233,6 +235,9 @@ def main():
     parser.add_argument("--word-lm-minutes", type=float, default=30)
     parser.add_argument("--finetune-minutes", type=float, default=5)
     parser.add_argument("--tuned-word-lm", help="a word LM fine-tuned on SST: skip both steps")
+    parser.add_argument("--tagger-runs", nargs="+", default=["baseline", "lms"],
+                        choices=["baseline", "lms"],
+                        help="taggers: without the character LMs, with them (frozen)")
     parser.add_argument("--ulmfit-set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="overrides of the ulmfit preset")
     parser.add_argument("--sst-runs", nargs="+", default=["baseline", "lm", "ulmfit"],
