@@ -97,7 +97,8 @@ def sample_continue(model, ids, max_length, sampler, end_id, seed=0, temperature
 
 def beam_continue(model, ids, max_length, num_beams, end_id):
     """Id lists of one length -> each continued by `beam_search` (`num_beams` beams ranked by
-    summed log-probability), as `sample_continue` continues them."""
+    summed log-probability over `model.preprocessor.vocabulary_size` tokens), as
+    `sample_continue` continues them."""
     prompt = np.asarray(ids, "int32")
     length = prompt.shape[1]
     limits = np.full(len(ids), max_length + 1, "int32")  # no forced end

@@ -108,7 +108,7 @@ def check_cached_generation(model):
         assert_close(np.asarray(step_logits)[0, allowed], np.asarray(full_logits)[0, -1, allowed],
                      atol=1e-4, what="step vs prefix")
         ids.append(int(np.argmax(np.asarray(step_logits)[0])))
-    naive = model._detokenize(ids[: ids.index(EOS_ID, 1)] if EOS_ID in ids[1:] else ids)
+    naive = model._detokenize([ids[: ids.index(EOS_ID, 1)] if EOS_ID in ids[1:] else ids])[0]
     assert model.generate(["the cat"], max_length=6)[0] == naive
 
 
