@@ -4,6 +4,7 @@ JAX compile few programs) and truncated-BPTT streams.
     bucketed_dataset(ids, targets, batch_size, ...)     length-bucketed, padded, shuffled
     bucket_by_length(ds, lengths, batch_size, ...)      the bucketing step for any tf.data
     pad_to_multiple(x, multiple)                        round a batch's width up
+    round_up(n, multiple)                               the width it rounds to
     bptt_batches(ids, batch_size, num_steps)            Zaremba-style truncated-BPTT stream
 """
 
@@ -98,6 +99,12 @@ def pad_to_multiple(x, multiple=8, value=0):
     target = tf.maximum(1, (width + multiple - 1) // multiple) * multiple
     paddings = [[0, 0], [0, target - width]] + [[0, 0]] * (len(x.shape) - 2)
     return tf.pad(x, paddings, constant_values=value)
+
+
+def round_up(n, multiple=8):
+    """The smallest multiple of `multiple` that holds `n` steps (at least one multiple): the
+    width batches are padded to, so that few shapes compile."""
+    return max(1, -(-n // multiple)) * multiple
 
 
 def bptt_batches(ids, batch_size, num_steps):

@@ -22,6 +22,8 @@ import keras_hub
 import numpy as np
 from keras import ops
 
+from tasks.batching import round_up
+
 SAMPLERS = ("greedy", "random", "top_k", "top_p")
 
 
@@ -121,7 +123,7 @@ def beam_continue(model, ids, max_length, num_beams, end_id):
 def _pad(rows, width, multiple):
     """Id lists -> (ids, mask), padded with 0 to `width` rounded up to a `multiple` (at least
     one): a few shapes compile, and a masked step keeps the state."""
-    width = max(1, -(-width // multiple)) * multiple
+    width = round_up(width, multiple)
     ids, mask = np.zeros((len(rows), width), "int32"), np.zeros((len(rows), width), bool)
     for i, row in enumerate(rows):
         ids[i, : len(row)], mask[i, : len(row)] = row, True
