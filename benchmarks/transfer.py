@@ -11,11 +11,14 @@ SST-2 without and with ULMFiT from a word LM (`tasks.language_model.encoder`).
    with the language-model recipe for `--lm-minutes` each on unlabelled text: `--text FILE`,
    or by default the training splits' text of the data folder (CoNLL-2003, UD EWT, SST,
    Multi30k English: sentences as lines, words joined by spaces; never a dev split). Skipped
-   when `--lms FORWARD.keras,BACKWARD.keras` are given.
+   when `--lms FORWARD.keras,BACKWARD.keras` are given. For the `word_lm` runs, a word LM
+   (`--tagger-word-lm-preset`, default `tagger_encoder`) on the same text lowercased, for
+   `--word-lm-minutes` (skipped with `--tagger-word-lm FILE`).
 2. For each task and training size (the first N training sentences, or "all"): the task's
-   preset trained without and with the LMs' states (`char_lms`, frozen; `--tagger-runs
-   baseline lms`), `--minutes` each, early-stopped on dev (CoNLL-2003 eng.testa entity F1,
-   EWT dev UPOS accuracy).
+   preset trained without and with transfer (`--tagger-runs`: `baseline`; `lms`, the
+   character LMs' states as features, frozen; `word_lm`, the word embedding and first layer
+   started from the word LM; `lms+word_lm`, both), `--minutes` each, early-stopped on dev
+   (CoNLL-2003 eng.testa entity F1, EWT dev UPOS accuracy).
 
 3. SST-2 (`--tasks sst2`), ULMFiT (Howard & Ruder 2018): a word LM (`--word-lm-preset`,
    default `encoder`) pretrained for `--word-lm-minutes` on PTB's training text and SST's
@@ -181,17 +184,51 @@ def sst2_rows(args):
     return rows, notes
 
 
-def tagger_rows(args):
-    """The taggers without and with the character LMs, per task and size."""
-    if args.lms:
-        paths, notes = args.lms.split(","), [f"given: {args.lms}"]
-    else:
+TAGGER_RUNS = {  # run: (character LMs, word LM), and how the table names it
+    "baseline": ((False, False), "no"),
+    "lms": ((True, False), "char LMs, frozen"),
+    "word_lm": ((False, True), "word LM start"),
+    "lms+word_lm": ((True, True), "char LMs, frozen + word LM start"),
+}
+
+
+def tagger_lms(args):
+    """The character LMs' paths and the word LM's ("" when no run uses them), pretrained
+    unless given, and a note on each."""
+    uses = [TAGGER_RUNS[run][0] for run in args.tagger_runs]
+    char_paths, word_path, notes = [], "", []
+    lines = None
+    if any(chars for chars, _ in uses) and args.lms:
+        char_paths, notes = args.lms.split(","), [f"character LMs given: {args.lms}"]
+    if any(word for _, word in uses) and args.tagger_word_lm:
+        word_path = args.tagger_word_lm
+        notes.append(f"word LM given: {word_path}")
+    if (any(chars for chars, _ in uses) and not char_paths) or (
+            any(word for _, word in uses) and not word_path):
         lines = (data_lib.read_raw(args.text).splitlines() if args.text
                  else training_text(args.data_dir))
         print(f"pretraining text: {len(lines):,} lines, {sum(map(len, lines)):,} characters "
               f"({args.text or 'the training splits of ' + args.data_dir})", flush=True)
         os.makedirs(args.out, exist_ok=True)
-        paths, notes = pretrain(lines, args.lm_preset, args.lm_minutes, args.out, args.lm_set)
+    if any(chars for chars, _ in uses) and not char_paths:
+        char_paths, more = pretrain(lines, args.lm_preset, args.lm_minutes, args.out,
+                                    args.lm_set)
+        notes.append(f"character LMs: {'; '.join(more)}")
+    if any(word for _, word in uses) and not word_path:
+        # The tagger looks words up lowercased; 2 % of the lines for the LM's dev score.
+        lowered = [line.lower() for line in lines]
+        cut = len(lowered) - max(1, len(lowered) // 50)
+        config = with_overrides(lm.PRESETS[args.tagger_word_lm_preset], args.tagger_word_lm_set)
+        word_path = os.path.join(args.out, "word_lm_tagger.keras")
+        print("word LM pretraining (lowercased)", flush=True)
+        _, note = train_lm(config, lowered[:cut], lowered[cut:], args.word_lm_minutes, word_path)
+        notes.append(f"word LM ({args.tagger_word_lm_preset}, lowercased): {note}")
+    return ",".join(char_paths), word_path, notes
+
+
+def tagger_rows(args):
+    """The taggers without and with the LMs (`--tagger-runs`), per task and size."""
+    char_lms, word_lm, notes = tagger_lms(args)
     rows = []
     for name in [t for t in args.tasks if t in TASKS]:
         preset, train_file, dev_file = TASKS[name]
@@ -200,21 +237,21 @@ def tagger_rows(args):
         dev = tg.load(dev_file, base, args.data_dir)
         for size in args.sizes:
             n = len(train[0]) if size == "all" else int(size)
-            for char_lms in [",".join(paths) if run == "lms" else ""
-                             for run in args.tagger_runs]:
-                config = dataclasses.replace(base, char_lms=char_lms)
-                print(f"{name}, {n} sentences, {'with' if char_lms else 'without'} the LMs",
-                      flush=True)
+            for run in args.tagger_runs:
+                (chars, word), shown = TAGGER_RUNS[run]
+                config = dataclasses.replace(base, char_lms=char_lms if chars else "",
+                                             word_lm=word_lm if word else "")
+                print(f"{name}, {n} sentences, {run}", flush=True)
                 budget = Budget(args.minutes, describe)
                 start = time.perf_counter()
                 _, _, results = tg.train(config, (train[0][:n], train[1][:n]), dev,
                                          callbacks=[budget], verbose=0)
                 score = results.get("f1", results["accuracy"])
-                rows.append((name, n, "char LMs, frozen" if char_lms else "no",
+                rows.append((name, n, shown,
                              f"{'F1' if name == 'ner' else 'UPOS accuracy'} {100 * score:.2f}",
                              len(budget.rows), (time.perf_counter() - start) / 60))
                 keras.backend.clear_session()
-    return rows, [f"character LMs: {'; '.join(notes)}"]
+    return rows, notes
 
 
 def main():
@@ -236,8 +273,13 @@ def main():
     parser.add_argument("--finetune-minutes", type=float, default=5)
     parser.add_argument("--tuned-word-lm", help="a word LM fine-tuned on SST: skip both steps")
     parser.add_argument("--tagger-runs", nargs="+", default=["baseline", "lms"],
-                        choices=["baseline", "lms"],
-                        help="taggers: without the character LMs, with them (frozen)")
+                        choices=list(TAGGER_RUNS),
+                        help="taggers: without transfer, with the character LMs (frozen), "
+                        "from the word LM, with both")
+    parser.add_argument("--tagger-word-lm", help="the tagger's word LM (.keras): skip its "
+                        "pretraining")
+    parser.add_argument("--tagger-word-lm-preset", default="tagger_encoder")
+    parser.add_argument("--tagger-word-lm-set", nargs="*", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--ulmfit-set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="overrides of the ulmfit preset")
     parser.add_argument("--sst-runs", nargs="+", default=["baseline", "lm", "ulmfit"],

@@ -81,9 +81,9 @@ def test_only_a_forward_word_lm_of_the_same_vocabulary_and_shape_can_start_a_cla
         model.start_from(source)
     stack = keras.layers.Embedding(len(source.tokenizer.vocabulary), 5)
     stack.build((None, None))
-    with pytest.raises(ValueError, match="num_layers=2"):
-        copy_encoder(source, stack, training.build_model(
-            tiny_config(embed_dim=5, units=6, num_layers=2), other, ["a", "b"]).rnn)
+    with pytest.raises(ValueError, match="num_layers=1"):  # fewer layers than the LM's
+        copy_encoder(word_lm(num_layers=2), stack, training.build_model(
+            tiny_config(embed_dim=5, units=6, num_layers=1), other, ["a", "b"]).rnn)
     with pytest.raises(ValueError, match="character classifier.*lm='x.keras'"):
         char_recipe.train(dataclasses.replace(char_recipe.PRESETS["tiny"], lm="x.keras"),
                           (["ab"], ["x"]), (["ab"], ["x"]))

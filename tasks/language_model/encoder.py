@@ -1,8 +1,8 @@
 """Starting a model's encoder from a trained word language model (ULMFiT, Howard & Ruder 2018).
 
-A classifier that starts from an LM reads text with the LM's vocabulary, and its embedding and
-recurrent layers begin as the LM's: the LM's knowledge of words and of how a sentence goes on
-is where its training starts.
+A classifier or a tagger that starts from an LM reads text with the LM's vocabulary (the
+tagger adds its training words after it), and its embedding and recurrent layers begin as the
+LM's: the LM's knowledge of words and of how a sentence goes on is where its training starts.
 
     load_encoder_lm(path, data_dir=None, argument="lm")   a saved LM, checked for the purpose
     check_encoder_lm(lm, argument="lm")                   a forward word-level RNNLanguageModel
@@ -10,10 +10,14 @@ is where its training starts.
 
 What `copy_encoder` does with a bidirectional stack: the LM's layer i becomes the forward
 direction of layer i; the backward directions keep their own initialization (a backward LM
-would have read its own embedding matrix, not the one the classifier shares). Above the first
-layer a bidirectional layer reads [forward outputs ; backward outputs]: the forward direction
-gets the LM's kernel for the first half and zeros for the second, so at the start the forward
-direction computes exactly the LM's hidden states, and it learns to use the backward half.
+would have read its own embedding matrix, not the one the model shares), and so do layers
+above the LM's. A layer whose input is wider than the LM layer's gets the LM's kernel for the
+first input rows and zeros for the rest, so that at the start its forward direction computes
+exactly the LM's hidden states, and it learns to use the rest:
+- above the first layer, a bidirectional layer reads [forward outputs ; backward outputs];
+- the tagger's first layer reads [word embedding ; casing ; characters ; ...].
+An embedding with more rows than the LM's (a vocabulary that adds words after the LM's) takes
+the LM's matrix as its first rows; the other rows keep their initialization.
 """
 
 import keras
@@ -45,19 +49,22 @@ def load_encoder_lm(path, data_dir=None, argument="lm"):
 
 
 def copy_encoder(lm, embedding, stack):
-    """Assigns the LM's embedding matrix to `embedding` and its recurrent layer i to layer i of
-    `stack` (a kerasrnn stack, e.g. `kerasrnn.LSTM(num_layers=...)`, one- or bidirectional; its
-    forward direction). Both must be built, with the LM's vocabulary, sizes and cell."""
+    """Assigns the LM's embedding matrix to the first rows of `embedding` and its recurrent
+    layer i to layer i of `stack` (a kerasrnn stack, e.g. `kerasrnn.LSTM(num_layers=...)`, one-
+    or bidirectional; its forward direction). Both must be built, with the LM's `embed_dim`,
+    cell and units, a vocabulary that starts with the LM's and at least the LM's layers."""
     check_encoder_lm(lm)
     source, target = lm.embedding.embeddings, embedding.embeddings
-    if tuple(source.shape) != tuple(target.shape):
+    if source.shape[1] != target.shape[1] or source.shape[0] > target.shape[0]:
         raise ValueError(f"The LM's embedding is {tuple(source.shape)} (vocabulary, embed_dim); "
-                         f"the model's is {tuple(target.shape)}. Received: a model built with "
-                         f"another vocabulary or embed_dim")
-    if len(stack.rnn_layers) != len(lm.rnns):
+                         f"the model's must have its embed_dim and at least its rows. Received: "
+                         f"{tuple(target.shape)}")
+    if len(stack.rnn_layers) < len(lm.rnns):
         raise ValueError(f"The LM has {len(lm.rnns)} recurrent layers. Received: a stack of "
                          f"num_layers={len(stack.rnn_layers)}")
-    target.assign(np.asarray(source))
+    matrix = np.array(target)
+    matrix[: source.shape[0]] = np.asarray(source)
+    target.assign(matrix)
     for i, (lm_layer, layer) in enumerate(zip(lm.rnns, stack.rnn_layers)):
         cell = getattr(layer, "forward_layer", layer).cell
         if type(cell) is not type(lm_layer.cell) or len(cell.weights) != len(lm_layer.cell.weights):
@@ -67,9 +74,10 @@ def copy_encoder(lm, embedding, stack):
         for source, target in zip(lm_layer.cell.weights, cell.weights):
             value, shape = np.asarray(source), tuple(target.shape)
             if value.shape != shape:
-                if i == 0 or shape != (2 * value.shape[0], *value.shape[1:]):
+                if shape[1:] != value.shape[1:] or shape[0] < value.shape[0]:
                     raise ValueError(f"Layer {i}: the LM's {source.name} is {value.shape}. "
                                      f"Received: {target.name} of shape {shape}")
-                # A bidirectional layer's input is [forward ; backward]: read the forward half.
-                value = np.concatenate([value, np.zeros_like(value)])
+                # A wider input: the LM's rows for its first part, zeros for the rest.
+                value = np.concatenate([value, np.zeros((shape[0] - value.shape[0],
+                                                         *shape[1:]), value.dtype)])
             target.assign(value)

@@ -91,6 +91,13 @@ PRESETS = {
     "encoder": Config(embed_dim=300, units=150, num_layers=1, embedding_dropout=0.1,
                       output_dropout=0.3, variational=True, num_steps=35, batch_size=32,
                       epochs=10, learning_rate=2e-3, decay_after=10, patience=1),
+    # A word LM that starts the tagger's word embedding and first layer (the tagger recipe's
+    # `word_lm`): the tagger's sizes (100-dim embeddings, 200 units), trained like `encoder`
+    # on lowercased text; the 30,000 most frequent words keep its softmax affordable.
+    "tagger_encoder": Config(embed_dim=100, units=200, num_layers=1, embedding_dropout=0.1,
+                             output_dropout=0.3, variational=True, num_steps=35,
+                             batch_size=32, epochs=10, learning_rate=2e-3, decay_after=10,
+                             patience=1, max_vocabulary=30_000),
     # `compare`: the same small budget for every model of the seeds' table.
     "compare": Config(max_train_tokens=300_000, num_layers=1, embed_dim=128, units=256,
                       batch_size=32),

@@ -6,11 +6,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from tasks.batching import round_up
 from tasks.cells import cell_options, stack_class
 from tasks.tagger.crf import CRF
 from tasks.tagger.preprocessor import CASES
 from tasks.task import Task, as_list, global_mean, is_text, masked_cross_entropy, with_layer_losses
-from tasks.tokenizers import PAD_ID, UNK_ID
+from tasks.tokenizers import PAD_ID, SPECIALS, UNK_ID
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -102,7 +103,9 @@ class Tagger(Task):
             self.crf.build()
         self.built = True
 
-    def call(self, inputs, training=False):
+    def word_vectors(self, inputs, training=False):
+        """Each word's representation, the recurrent stack's input `(batch, T, width)`:
+        [word embedding ; casing ; characters (if char_dim) ; character LMs (if char_lm)]."""
         token_ids, mask = inputs["token_ids"], ops.cast(inputs["padding_mask"], "bool")
         if training and self.word_dropout > 0:
             drop = keras.random.uniform(ops.shape(token_ids), seed=self.seed_generator)
@@ -118,9 +121,41 @@ class Tagger(Task):
             parts.append(ops.reshape(words, (batch, steps, 2 * self.char_units)))
         if self.char_lm is not None:
             parts.append(ops.cast(self.char_lm(inputs, training=training), parts[0].dtype))
-        x = self.dropout_layer(ops.concatenate(parts, axis=-1), training=training)
+        return ops.concatenate(parts, axis=-1)
+
+    def call(self, inputs, training=False):
+        mask = ops.cast(inputs["padding_mask"], "bool")
+        x = self.dropout_layer(self.word_vectors(inputs, training), training=training)
         x = self.rnn(x, mask=mask, training=training)
         return self.potentials(self.dropout_layer(x, training=training))
+
+    def start_from(self, lm):
+        """Starts the word-level stack from a trained forward word LM (ULMFiT, Howard & Ruder
+        2018): its embedding becomes the first rows of the word embedding, its layer i the
+        forward direction of layer i (`tasks.language_model.encoder.copy_encoder`). In the
+        first layer that direction reads the word embedding part of its input with the LM's
+        kernel and the casing, character and character-LM parts through zeros, so at the start
+        it computes the LM's hidden states. The preprocessor's word vocabulary must start with
+        the LM's (`TaggerPreprocessor.learn(..., vocabulary=lm.tokenizer.vocabulary)`), and
+        the tagger must have the LM's cell, `embed_dim` and `units`, and at least its layers."""
+        from tasks.language_model.encoder import check_encoder_lm, copy_encoder
+
+        check_encoder_lm(lm)
+        vocabulary = list(lm.tokenizer.vocabulary)
+        if self.preprocessor.words[: len(vocabulary)] != vocabulary:
+            raise ValueError("The tagger's word vocabulary does not start with the LM's: build "
+                             "its preprocessor with TaggerPreprocessor.learn(..., vocabulary="
+                             f"lm.tokenizer.vocabulary). Received: an LM of {len(vocabulary)} "
+                             f"words and a tagger of {len(self.preprocessor.words)}")
+        cased = [w for w in vocabulary[len(SPECIALS):] if w != w.lower()]
+        if self.preprocessor.lowercase and cased:
+            raise ValueError(f"The tagger looks words up lowercased (lowercase=True), so the "
+                             f"LM's {len(cased)} words with capitals could never be read: "
+                             f"train the LM on lowercased text, or set lowercase=False. "
+                             f"Received: an LM with words such as {cased[:3]}")
+        if not self.built:
+            self.build()
+        copy_encoder(lm, self.word_embedding, self.rnn)
 
     # -- the Task contract -------------------------------------------------------------------
     # compile() defaults: Adam(2e-3, clipnorm=5); the loss is the masked token cross-entropy
@@ -179,7 +214,7 @@ class Tagger(Task):
         out = [None] * len(sentences)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            width = -(-max(1, max(len(sentences[i]) for i in chunk)) // 8) * 8
+            width = round_up(max(len(sentences[i]) for i in chunk), 8)
             tokens = tf.constant([sentences[i] + [""] * (width - len(sentences[i]))
                                   for i in chunk])
             features = self.preprocessor(tokens, lm_features=lm_states is None)

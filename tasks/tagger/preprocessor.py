@@ -45,10 +45,15 @@ class TaggerPreprocessor:
 
     @classmethod
     def learn(cls, sentences, lowercase=True, max_word_length=20, min_count=1,
-              lm_tokenizers=None):
-        """The word and character vocabularies of the training sentences."""
+              lm_tokenizers=None, vocabulary=None):
+        """The word and character vocabularies of the training sentences. `vocabulary`: a
+        word vocabulary to start from (a word LM's, for `Tagger.start_from`): the training
+        words it lacks come after it, most frequent first."""
         words = build_vocabulary(([w.lower() if lowercase else w for w in s]
                                   for s in sentences), min_count=min_count)
+        if vocabulary is not None:
+            known = set(vocabulary)
+            words = list(vocabulary) + [w for w in words if w not in known]
         chars = build_vocabulary(list(w) for s in sentences for w in s)
         return cls(words, chars, lowercase, max_word_length, lm_tokenizers)
 

@@ -32,6 +32,10 @@ class Config:
     word_dropout: float = 0.05  # a training word becomes [UNK] with this probability
     char_lms: str = ""  # "FORWARD.keras,BACKWARD.keras": character LMs' states as features
     fine_tune_lms: bool = False  # train those LMs' weights too (False: frozen)
+    word_lm: str = ""  # a forward word LM's .keras file, trained on lowercased text (python -m
+    # tasks.language_model train): its vocabulary starts the tagger's, its embedding and layers
+    # start the word embedding and the first layers' forward directions, and its cell,
+    # embed_dim and units replace the fields above (Tagger.start_from)
     min_count: int = 1
     batch_size: int = 32
     epochs: int = 20  # at most; each ends with the dev score
@@ -125,9 +129,19 @@ def char_lm_embedding(config, data_dir=None):
     return CharLMEmbedding(*models, fine_tune=config.fine_tune_lms)
 
 
-def make_preprocessor(sentences, config, char_lm=None):
+def word_language_model(config, data_dir=None):
+    """None, or the word LM `config.word_lm` names (checked: `load_encoder_lm`)."""
+    if not config.word_lm:
+        return None
+    from tasks.language_model.encoder import load_encoder_lm
+
+    return load_encoder_lm(config.word_lm, data_dir, argument="word_lm")
+
+
+def make_preprocessor(sentences, config, char_lm=None, word_lm=None):
     return TaggerPreprocessor.learn(sentences, config.lowercase, config.max_word_length,
-                                    config.min_count, char_lm and char_lm.tokenizers)
+                                    config.min_count, char_lm and char_lm.tokenizers,
+                                    word_lm and word_lm.tokenizer.vocabulary)
 
 
 def evaluate(model, sentences, tags, scheme, lm_states=None):
@@ -164,10 +178,19 @@ class DevScore(keras.callbacks.Callback):
             logs["val_f1"] = results["f1"]
 
 
-def build_model(config, preprocessor, tags, char_lm=None):
-    model = Tagger(preprocessor, **model_arguments(Tagger, config, tags=tags, char_lm=char_lm))
+LM_FIELDS = ("cell", "embed_dim", "units")  # what `word_lm` decides
+
+
+def build_model(config, preprocessor, tags, char_lm=None, word_lm=None):
+    """The tagger, built and compiled; with `word_lm` (whose vocabulary the preprocessor's
+    starts with) it takes the LM's cell and sizes and starts from its weights."""
+    fixed = {name: getattr(word_lm, name) for name in LM_FIELDS} if word_lm is not None else {}
+    model = Tagger(preprocessor, **model_arguments(Tagger, config, tags=tags, char_lm=char_lm,
+                                                   **fixed))
     model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm))
     model.build()
+    if word_lm is not None:
+        model.start_from(word_lm)
     return model
 
 
@@ -184,8 +207,9 @@ def train(config, train_data, dev_data, callbacks=(), verbose="auto"):
         unseen = sorted(set(s) - known)
         if unseen:
             raise ValueError(f"dev sentence {number} has tags never seen in training: {unseen}")
-    char_lm = char_lm_embedding(config)
-    model = build_model(config, make_preprocessor(sentences, config, char_lm), names, char_lm)
+    char_lm, word_lm = char_lm_embedding(config), word_language_model(config)
+    preprocessor = make_preprocessor(sentences, config, char_lm, word_lm)
+    model = build_model(config, preprocessor, names, char_lm, word_lm)
     monitor = "val_f1" if config.scheme == "ner" else "val_accuracy"
     dev_score = DevScore(dev_sentences, dev_tags, config.scheme)
     callbacks = [dev_score, *callbacks,
