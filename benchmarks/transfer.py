@@ -196,25 +196,24 @@ def tagger_lms(args):
     """The character LMs' paths and the word LM's ("" when no run uses them), pretrained
     unless given, and a note on each."""
     uses = [TAGGER_RUNS[run][0] for run in args.tagger_runs]
+    need_chars, need_word = any(chars for chars, _ in uses), any(word for _, word in uses)
     char_paths, word_path, notes = [], "", []
-    lines = None
-    if any(chars for chars, _ in uses) and args.lms:
+    if need_chars and args.lms:
         char_paths, notes = args.lms.split(","), [f"character LMs given: {args.lms}"]
-    if any(word for _, word in uses) and args.tagger_word_lm:
+    if need_word and args.tagger_word_lm:
         word_path = args.tagger_word_lm
         notes.append(f"word LM given: {word_path}")
-    if (any(chars for chars, _ in uses) and not char_paths) or (
-            any(word for _, word in uses) and not word_path):
+    if (need_chars and not char_paths) or (need_word and not word_path):
         lines = (data_lib.read_raw(args.text).splitlines() if args.text
                  else training_text(args.data_dir))
         print(f"pretraining text: {len(lines):,} lines, {sum(map(len, lines)):,} characters "
               f"({args.text or 'the training splits of ' + args.data_dir})", flush=True)
         os.makedirs(args.out, exist_ok=True)
-    if any(chars for chars, _ in uses) and not char_paths:
+    if need_chars and not char_paths:
         char_paths, more = pretrain(lines, args.lm_preset, args.lm_minutes, args.out,
                                     args.lm_set)
         notes.append(f"character LMs: {'; '.join(more)}")
-    if any(word for _, word in uses) and not word_path:
+    if need_word and not word_path:
         # The tagger looks words up lowercased; 2 % of the lines for the LM's dev score.
         lowered = [line.lower() for line in lines]
         cut = len(lowered) - max(1, len(lowered) // 50)
