@@ -3,6 +3,7 @@
 from kerasrnn import ops
 from kerasrnn.bidirectional import Bidirectional
 from kerasrnn.deep_rnn import GRU, LSTM, QRNN, IndRNN, MinGRU, MinLSTM, SimpleRNN
+from kerasrnn.dropout import Dropout
 from kerasrnn.gru_cell import GRUCell
 from kerasrnn.ind_rnn_cell import IndRNNCell
 from kerasrnn.lstm_cell import LSTMCell
@@ -25,6 +26,7 @@ __all__ = [
     "QRNN",
     "IndRNN",
     "Bidirectional",
+    "Dropout",
     "GRUCell",
     "LSTMCell",
     "SimpleRNNCell",

@@ -1,4 +1,4 @@
-"""The one backend-specific piece of kerasrnn: a fast loop over time.
+"""The one backend-specific piece of kerasrnn: a fast loop over time (and a fast dropout).
 
 Everything else in the package is written with public `keras.ops`. This module exists because
 `keras.ops.scan` on the TensorFlow backend keeps its carry in a TensorArray, maps `unroll` to
@@ -19,9 +19,27 @@ recurrent layers built on it slower than Keras' own (see the README's benchmark 
 
 Backends: JAX uses `jax.lax.scan`; TensorFlow a `tf.while_loop` over TensorArrays, unrolled by
 hand; any other backend falls back to `keras.ops.scan`. All are differentiable.
+
+`dropout(inputs, rate, noise_shape, seed_generator)`: `keras.random.dropout`, but on TensorFlow
+with the Philox generator named (see `kerasrnn.Dropout`: XLA on CPU compiles TensorFlow's
+default "auto_select" into a far slower generator).
 """
 
 import keras
+
+
+def dropout(inputs, rate, noise_shape, seed_generator):
+    if keras.backend.backend() != "tensorflow":
+        return keras.random.dropout(inputs, rate, noise_shape=noise_shape, seed=seed_generator)
+    import tensorflow as tf
+
+    # As Keras' TensorFlow backend: the generator's seed, cast to the int32 XLA expects.
+    seed = tf.cast(tf.math.floormod(seed_generator.next(), tf.int32.max - 1), "int32")
+    if noise_shape is not None:
+        shape = tf.shape(inputs)
+        noise_shape = [shape[i] if size is None else size for i, size in enumerate(noise_shape)]
+    return tf.nn.experimental.stateless_dropout(inputs, rate, seed=seed, rng_alg="philox",
+                                                noise_shape=noise_shape)
 
 
 def _tf_scan(fn, carry, xs, reverse, unroll, n_ys):

@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from kerasrnn.bidirectional import Bidirectional
+from kerasrnn.dropout import Dropout
 from kerasrnn.gru_cell import GRUCell
 from kerasrnn.ind_rnn_cell import IndRNNCell
 from kerasrnn.lstm_cell import LSTMCell
@@ -86,7 +87,7 @@ class _RecurrentStack(keras.layers.Layer):
             if bidirectional:
                 rnn = Bidirectional(rnn, merge_mode=merge_mode, name=f"bidirectional_{i}")
             self.rnn_layers.append(rnn)
-        self.dropout_layer = keras.layers.Dropout(inter_layer_dropout, seed=seed)
+        self.dropout_layer = Dropout(inter_layer_dropout, seed=seed)
 
     @property
     def state_sizes(self):

@@ -180,6 +180,15 @@ class Task(keras.Model):
             keras.mixed_precision.set_global_policy(previous)
 
 
+def flat_dense(layer, x):
+    """`layer(x)` (a `Dense`) on x's rows: (..., d) is reshaped to (rows, d) and back. On JAX
+    (XLA:CPU), a vocabulary-sized Dense on (batch, time, d) trains slower than on the same
+    rows as a matrix: its kernel's gradient contracts two axes (benchmarks/peers.py)."""
+    shape = ops.shape(x)
+    out = layer(ops.reshape(x, (-1, shape[-1])))
+    return ops.reshape(out, (*shape[:-1], ops.shape(out)[-1]))
+
+
 def compiled_function(layer, key, fn):
     """`fn(*tensors)`, a function of the inputs and `layer`'s weights (generation, scoring),
     compiled once per `key` (which names everything `fn` closes over that is not a tensor) and

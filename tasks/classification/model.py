@@ -5,6 +5,7 @@ import keras
 import numpy as np
 from keras import ops
 
+import kerasrnn
 from tasks.cells import cell_options, check_cell, stack_class
 from tasks.task import Task, as_list, text_list
 from tasks.tokenizers import UNK_ID
@@ -64,7 +65,7 @@ class TextClassifier(Task):
         self.word_dropout, self.seed = word_dropout, seed
         self.embedding = keras.layers.Embedding(len(self.preprocessor.vocabulary), embed_dim,
                                                 name="embedding")
-        self.embedding_dropout_layer = keras.layers.Dropout(embedding_dropout, seed=seed)
+        self.embedding_dropout_layer = kerasrnn.Dropout(embedding_dropout, seed=seed)
         self.rnn = stack_class(cell)(units, num_layers=num_layers, bidirectional=True,
                              inter_layer_dropout=dropout, return_sequences=pooling != "last",
                              seed=seed, name="rnn", **cell_options(cell))
@@ -72,7 +73,7 @@ class TextClassifier(Task):
             self.attention_hidden = keras.layers.Dense(units, activation="tanh",
                                                        name="attention_hidden")
             self.attention_score = keras.layers.Dense(1, use_bias=False, name="attention_score")
-        self.dropout_layer = keras.layers.Dropout(dropout, seed=seed)
+        self.dropout_layer = kerasrnn.Dropout(dropout, seed=seed)
         self.classifier = keras.layers.Dense(len(self.labels), name="classifier")
         self.seed_generator = keras.random.SeedGenerator(seed)
 

@@ -13,7 +13,7 @@ from tasks import decoding
 from tasks.batching import round_up
 from tasks.cells import cell_class, cell_options, check_cell
 from tasks.language_model.preprocessor import LanguageModelPreprocessor, pad
-from tasks.task import Task, activation_penalty, as_list, replica_context, text_list
+from tasks.task import Task, activation_penalty, as_list, flat_dense, replica_context, text_list
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID, TextTokenizer
 
 
@@ -116,7 +116,7 @@ class RNNLanguageModel(Task):
         noise = (None, 1, None) if variational else None
         # dropouts[0] on the embeddings, dropouts[i] after layer i (the last before the output)
         self.dropouts = [
-            keras.layers.Dropout(rate, noise_shape=noise, seed=seed, name=f"dropout_{i}")
+            kerasrnn.Dropout(rate, noise_shape=noise, seed=seed, name=f"dropout_{i}")
             for i, rate in enumerate(
                 [embedding_dropout] + [dropout] * (num_layers - 1) + [output_dropout])
         ]
@@ -180,7 +180,7 @@ class RNNLanguageModel(Task):
     # -- running -----------------------------------------------------------------------------
     def _logits(self, h):
         if self.head is not None:
-            return self.head(h)
+            return flat_dense(self.head, h)
         if self.projection is not None:
             h = self.projection(h)
         return ops.matmul(h, ops.transpose(self.embedding.embeddings)) + self.output_bias

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+import kerasrnn
 from tasks.batching import round_up
 from tasks.cells import cell_options, stack_class
 from tasks.tagger.crf import CRF
@@ -72,7 +73,7 @@ class Tagger(Task):
         self.rnn = stack(units, num_layers=num_layers, bidirectional=True, **cell_options(cell),
                          inter_layer_dropout=dropout, return_sequences=True, seed=seed,
                          name="rnn")
-        self.dropout_layer = keras.layers.Dropout(dropout, seed=seed)
+        self.dropout_layer = kerasrnn.Dropout(dropout, seed=seed)
         self.potentials = keras.layers.Dense(len(self.tags), name="potentials")
         self.crf = CRF(len(self.tags), name="crf") if head == "crf" else None
         self.seed_generator = keras.random.SeedGenerator(seed)

@@ -8,7 +8,7 @@ import kerasrnn
 from tasks import decoding
 from tasks.batching import round_up
 from tasks.cells import cell_class, cell_options, check_cell, stack_class
-from tasks.task import Task, masked_cross_entropy, text_list, with_layer_losses
+from tasks.task import Task, flat_dense, masked_cross_entropy, text_list, with_layer_losses
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 ATTENTIONS = ("bahdanau", "dot", "general", "none")
@@ -101,7 +101,7 @@ class Translator(Task):
         if attention != "none":
             self.combine = keras.layers.Dense(width, activation="tanh", use_bias=False,
                                               name="combine")
-        self.dropout_layer = keras.layers.Dropout(dropout, seed=seed)
+        self.dropout_layer = kerasrnn.Dropout(dropout, seed=seed)
         self.output_layer = keras.layers.Dense(self.target_tokenizer.vocabulary_size,
                                                name="output_layer")
 
@@ -192,7 +192,7 @@ class Translator(Task):
 
         _, (outs, weights) = kerasrnn.ops.scan(fn, state, (ops.transpose(y, (1, 0, 2)),), n_ys=2)
         outs = ops.transpose(outs, (1, 0, 2))
-        logits = self.output_layer(self.dropout_layer(outs, training=training))
+        logits = flat_dense(self.output_layer, self.dropout_layer(outs, training=training))
         return logits, ops.transpose(weights, (1, 0, 2))
 
     def call(self, inputs, training=False):
