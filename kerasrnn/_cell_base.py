@@ -14,7 +14,7 @@ import inspect
 import keras
 from keras import ops
 
-from kerasrnn import _fused, _parallel
+from kerasrnn import _fused, _parallel, _scan
 
 register = keras.saving.register_keras_serializable(package="kerasrnn")
 
@@ -151,15 +151,11 @@ class _BaseCell(keras.layers.Layer):
         batch = ops.shape(step_input)[0]
         input_mask = rec_mask = None
         if self.dropout > 0:
-            input_mask = keras.random.dropout(
-                ops.ones_like(step_input), rate=self.dropout, seed=self.seed_generator
-            )
+            input_mask = _scan.dropout(ops.ones_like(step_input), self.dropout, None,
+                                       self.seed_generator)
         if self.recurrent_dropout > 0:
-            rec_mask = keras.random.dropout(
-                ops.ones((batch, self.output_size), dtype=step_input.dtype),
-                rate=self.recurrent_dropout,
-                seed=self.seed_generator,
-            )
+            rec_mask = _scan.dropout(ops.ones((batch, self.output_size), dtype=step_input.dtype),
+                                     self.recurrent_dropout, None, self.seed_generator)
         return input_mask, rec_mask
 
     def weight_drop_mask(self, training):
@@ -168,10 +164,8 @@ class _BaseCell(keras.layers.Layer):
         if not training or self.weight_drop <= 0:
             return None
         u = self.recurrent_kernel
-        return keras.random.dropout(
-            ops.ones(u.shape, dtype=self.compute_dtype), rate=self.weight_drop,
-            seed=self.seed_generator,
-        )
+        return _scan.dropout(ops.ones(u.shape, dtype=self.compute_dtype), self.weight_drop, None,
+                             self.seed_generator)
 
     def _recurrent_kernel(self, training, fused=False):
         """U as this call uses it: times the call's weight-drop mask. Outside `kerasrnn.RNN`
@@ -193,7 +187,7 @@ class _BaseCell(keras.layers.Layer):
             return None
         return [
             None if rate <= 0 else ops.cast(
-                keras.random.uniform((steps, batch, size), seed=self.seed_generator) < rate, dtype)
+                _scan.uniform((steps, batch, size), self.seed_generator) < rate, dtype)
             for rate, size in zip(self.zoneout_rates(), _flat_sizes(self))
         ]
 
@@ -213,8 +207,7 @@ class _BaseCell(keras.layers.Layer):
         if self._zoneout_step is not None:
             keep = self._zoneout_step[index]
         elif training:  # outside kerasrnn.RNN: drawn here, per step
-            keep = ops.cast(keras.random.uniform(ops.shape(new), seed=self.seed_generator) < rate,
-                            new.dtype)
+            keep = ops.cast(_scan.uniform(ops.shape(new), self.seed_generator) < rate, new.dtype)
         else:
             keep = rate
         return new + keep * (old - new)

@@ -20,12 +20,29 @@ recurrent layers built on it slower than Keras' own (see the README's benchmark 
 Backends: JAX uses `jax.lax.scan`; TensorFlow a `tf.while_loop` over TensorArrays, unrolled by
 hand; any other backend falls back to `keras.ops.scan`. All are differentiable.
 
-`dropout(inputs, rate, noise_shape, seed_generator)`: `keras.random.dropout`, but on TensorFlow
-with the Philox generator named (see `kerasrnn.Dropout`: XLA on CPU compiles TensorFlow's
-default "auto_select" into a far slower generator).
+`dropout(inputs, rate, noise_shape, seed_generator)` and `uniform(shape, seed_generator)`:
+`keras.random.dropout` and `keras.random.uniform`, but on TensorFlow with the Philox generator
+named (see `kerasrnn.Dropout`: XLA on CPU compiles TensorFlow's default "auto_select" into a
+far slower generator).
 """
 
 import keras
+
+
+def _tf_seed(seed_generator):
+    import tensorflow as tf
+
+    # As Keras' TensorFlow backend: the generator's next seed, as the int32 XLA expects.
+    return tf.cast(tf.math.floormod(seed_generator.next(), tf.int32.max - 1), "int32")
+
+
+def uniform(shape, seed_generator, dtype="float32"):
+    if keras.backend.backend() != "tensorflow":
+        return keras.random.uniform(shape, dtype=dtype, seed=seed_generator)
+    import tensorflow as tf
+
+    return tf.random.stateless_uniform(shape, _tf_seed(seed_generator), dtype=dtype,
+                                       alg="philox")
 
 
 def dropout(inputs, rate, noise_shape, seed_generator):
@@ -33,8 +50,7 @@ def dropout(inputs, rate, noise_shape, seed_generator):
         return keras.random.dropout(inputs, rate, noise_shape=noise_shape, seed=seed_generator)
     import tensorflow as tf
 
-    # As Keras' TensorFlow backend: the generator's seed, cast to the int32 XLA expects.
-    seed = tf.cast(tf.math.floormod(seed_generator.next(), tf.int32.max - 1), "int32")
+    seed = _tf_seed(seed_generator)
     if noise_shape is not None:
         shape = tf.shape(inputs)
         noise_shape = [shape[i] if size is None else size for i, size in enumerate(noise_shape)]
