@@ -50,6 +50,8 @@ def dropout(inputs, rate, noise_shape, seed_generator):
         return keras.random.dropout(inputs, rate, noise_shape=noise_shape, seed=seed_generator)
     import tensorflow as tf
 
+    if rate >= 1:  # Keras' rate 1 drops everything (TensorFlow's op refuses it)
+        return tf.zeros_like(inputs)
     seed = _tf_seed(seed_generator)
     if noise_shape is not None:
         shape = tf.shape(inputs)

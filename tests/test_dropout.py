@@ -15,6 +15,7 @@ def test_training_mask_scales_kept_units_and_inference_is_identity():
     assert not np.array_equal(y, np.asarray(layer(x, training=True)))  # a new mask per call
     np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
     np.testing.assert_array_equal(np.asarray(kerasrnn.Dropout(0.0)(x, training=True)), x)
+    assert not np.asarray(kerasrnn.Dropout(1.0)(x, training=True)).any()
 
 
 def test_noise_shape_shares_the_mask_along_its_none_free_axes():
