@@ -42,10 +42,10 @@ UNK_ID = 1  # tasks.tokenizers: [PAD] 0, [UNK] 1
 
 
 def _tensors(batch):
-    """(features dict, y, sample_weight) of numpy arrays -> the same as torch tensors."""
-    features, y, weight = (list(batch) + [None])[:3]
-    features = {k: torch.tensor(v) for k, v in features.items()}
-    return features, torch.tensor(y), None if weight is None else torch.tensor(weight)
+    """A Keras batch (features dict, y[, sample_weight]) of numpy arrays -> the features and y
+    as torch tensors. The sample weight is the padding mask, which the features hold too."""
+    features, y = batch[:2]
+    return {k: torch.tensor(v) for k, v in features.items()}, torch.tensor(y)
 
 
 def _clip_each(parameters, norm):
@@ -115,7 +115,7 @@ def language_model(config, evaluate=False):
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
     carried = [None]
 
-    def loss_fn(features, y, weight):
+    def loss_fn(features, y):
         logits, state = model(features["token_ids"].long(), carried[0])
         carried[0] = tuple(s.detach() for s in state)
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
@@ -133,8 +133,8 @@ def language_model(config, evaluate=False):
         carried[0], total, count = None, 0.0, 0
         with torch.no_grad():
             for batch in batches:
-                features, y, _ = _tensors(batch)
-                total += float(loss_fn(features, y, None)) * y.numel()
+                features, y = _tensors(batch)
+                total += float(loss_fn(features, y)) * y.numel()
                 count += y.numel()
         carried[0] = None
         return math.exp(total / count)
@@ -198,7 +198,7 @@ def tagger(config):
     model = Tagger(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
 
-    def loss_fn(features, y, weight):
+    def loss_fn(features, y):
         phi, mask = model(features)
         y = y.long()
         if model.crf is not None:
@@ -240,7 +240,7 @@ def sentiment(config):
         with torch.no_grad():
             torch._foreach_lerp_(average, [p.detach() for p in params], 1 - config.ema_momentum)
 
-    def loss_fn(features, y, weight):
+    def loss_fn(features, y):
         return nn.functional.cross_entropy(model(features), y.long())
 
     return _train_step(model, optimizer, loss_fn, lambda ps: _clip_each(ps, config.clipnorm),
@@ -292,7 +292,7 @@ def translator(config):
     model = Translator(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
 
-    def loss_fn(features, y, weight):
+    def loss_fn(features, y):
         logits = model(features)
         loss = nn.functional.cross_entropy(logits.transpose(1, 2), y.long(), reduction="none",
                                            label_smoothing=config.label_smoothing)
