@@ -42,18 +42,29 @@ def backend_parser(doc):
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc at its defaults, which the task scripts "
+                        "change (tasks.cli.keep_freed_memory)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
-def per_backend(script, arguments, backends):
+def child_env(default_malloc=False, **more):
+    """The environment of a measuring process: malloc set as the task scripts set it
+    (`tasks.cli.keep_freed_memory`) unless `default_malloc`, and `more`."""
+    from tasks.cli import KEEP_FREED_MEMORY_ENV
+
+    return {**os.environ, **({} if default_malloc else KEEP_FREED_MEMORY_ENV), **more}
+
+
+def per_backend(script, arguments, backends, default_malloc=False):
     """{backend: result}: `python script --child *arguments` run in a fresh process per
     backend (the backend is chosen at import), each printing its result as JSON on its last
-    line. Exits with the child's error output if one fails."""
+    line; malloc as `child_env` sets it. Exits with the child's error output if one fails."""
     results = {}
     for backend in backends:
         out = subprocess.run([sys.executable, script, "--child", *map(str, arguments)],
-                             env={**os.environ, "KERAS_BACKEND": backend},
+                             env=child_env(default_malloc, KERAS_BACKEND=backend),
                              capture_output=True, text=True)
         if out.returncode:
             sys.exit(f"{backend} failed:\n{out.stderr[-3000:]}")

@@ -120,7 +120,7 @@ def main():
     if args.child:
         return child(args)
     results = per_backend(__file__, ["--rounds", args.rounds, "--max-length", args.max_length],
-                          args.backends)
+                          args.backends, args.default_malloc)
     backends = list(results)
     print("| model | decoding | from | " + " | ".join(backends) + " |")
     print("|---|---|---|" + "---:|" * len(backends))

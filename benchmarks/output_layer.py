@@ -216,7 +216,7 @@ def main():
     if args.child:
         return child(args)
     results = per_backend(__file__, ["--preset", args.preset, "--rounds", args.rounds,
-                                     "--steps", args.steps], args.backends)
+                                     "--steps", args.steps], args.backends, args.default_malloc)
     for backend, result in results.items():
         table(f"{backend}: language-model train step (`{args.preset}`, {result['tokens']} "
               "tokens a batch)", result["step"], "keras")

@@ -44,7 +44,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from budget import backend_parser, per_backend  # noqa: E402
+from budget import backend_parser, child_env, per_backend  # noqa: E402
 
 TASKS = ("language_model", "tagger_pos", "tagger_ner", "sentiment", "translator")
 
@@ -211,14 +211,14 @@ def child(args):
     print(json.dumps(results))
 
 
-def torch_results(path, rounds):
-    """peers_torch.py's results on the batches in `path`, in a process of its own; None
-    without torch."""
+def torch_results(path, rounds, default_malloc=False):
+    """peers_torch.py's results on the batches in `path`, in a process of its own (malloc
+    set as for the Keras side); None without torch."""
     if importlib.util.find_spec("torch") is None:
         return None
     script = os.path.join(os.path.dirname(__file__), "peers_torch.py")
     out = subprocess.run([sys.executable, script, path, "--rounds", str(rounds)],
-                         capture_output=True, text=True)
+                         env=child_env(default_malloc), capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"torch failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -237,9 +237,11 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         results = per_backend(__file__, ["--rounds", args.rounds, "--steps", args.steps,
                                          "--dump", folder, "--tasks", *args.tasks]
-                              + ["--ptb-epoch"] * args.ptb_epoch, args.backends)
+                              + ["--ptb-epoch"] * args.ptb_epoch, args.backends,
+                              args.default_malloc)
         # The batches are the same on every backend (the tasks' pipelines are tf.data).
-        theirs = torch_results(os.path.join(folder, f"{args.backends[0]}.pkl"), args.rounds)
+        theirs = torch_results(os.path.join(folder, f"{args.backends[0]}.pkl"), args.rounds,
+                               args.default_malloc)
     print("| task | backend | kerasrnn tokens/s | torch tokens/s | kerasrnn / torch |")
     print("|---|---|---:|---:|---:|")
     for task in args.tasks:

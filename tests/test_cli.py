@@ -2,6 +2,9 @@
 
 import dataclasses
 import os
+import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -126,3 +129,38 @@ def test_the_backup_is_deleted_only_after_the_model_is_saved(tmp_path):
     assert not backup.exists() and (tmp_path / "m.keras").exists()
     [callback] = cli.train_callbacks(args)
     assert callback.delete_checkpoint is False  # training's end leaves it to `save`
+
+
+FAULTS = """
+import resource, sys
+import numpy as np
+{setup}
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+np.ones(16 * 2**20)  # 128 MB: glibc's first mmap-ed block of that size
+start = faults()
+for _ in range(10):
+    np.ones(16 * 2**20).sum()  # each step allocates, fills and frees 128 MB, as a step does
+print(faults() - start)
+"""
+
+
+def _page_faults(setup, env):
+    out = subprocess.run([sys.executable, "-c", FAULTS.format(setup=setup)], env=env,
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1])
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_keep_freed_memory_stops_each_step_faulting_its_memory_in_again():
+    env = {k: v for k, v in os.environ.items() if k not in cli.MALLOC_SETTINGS}
+    block = 16 * 2**20 * 8 // 2**21  # the 128 MB block's pages, at most 2 MB each (huge pages)
+    plain = _page_faults("", env)
+    kept = _page_faults("from tasks.cli import keep_freed_memory\n"
+                        "assert keep_freed_memory()", env)
+    assert plain >= 10 * block  # glibc maps every step's block anew (the control)
+    assert kept < block  # the first block's memory is reused
+    # a user's own allocator settings are left alone
+    assert _page_faults("from tasks.cli import keep_freed_memory\n"
+                        "assert not keep_freed_memory()",
+                        dict(env, MALLOC_TOP_PAD_="0")) >= 10 * block
