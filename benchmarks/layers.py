@@ -4,10 +4,14 @@
     python benchmarks/layers.py --backends jax --rounds 5
     python benchmarks/layers.py --variants          # adds the cell variants' columns
     python benchmarks/layers.py --precision         # adds kerasrnn under mixed precision
+    python benchmarks/layers.py --kinds bilstm       # one kind of row (lstm gru bilstm bigru)
 
 Training = `model.fit` steps (Adam, MSE on the last output, default `compile()` settings);
 inference = `model.predict_on_batch`. Batch 64, 100 steps, 128 features, 256 units, and a
-variant whose batch is right-padded (lengths 50..100, `Masking` layer). The machine is shared
+variant whose batch is right-padded (lengths 50..100, `Masking` layer). The BiLSTM / BiGRU rows
+run both directions: `kerasrnn.LSTM(units, bidirectional=True)` (the two directions' loops),
+`keras.layers.Bidirectional(keras.layers.LSTM(units))` and torch's `bidirectional=True` (a
+packed batch where masked), the two final states concatenated. The machine is shared
 and has slow phases, so variants run interleaved (A B C A B C ...) and each keeps its fastest
 round; ratios are to `keras.layers.<LSTM|GRU>` in the same run. With `--variants`, columns for
 kerasrnn's cell variants (`VARIANTS`: peepholes, a projection to 128 units, layer norm,
@@ -46,7 +50,7 @@ def _data(masked, seed=0):
     if masked:
         lengths = rng.integers(STEPS // 2, STEPS + 1, size=BATCH)
         x[np.arange(STEPS)[None, :] >= lengths[:, None]] = 0.0
-    y = rng.normal(size=(BATCH, UNITS)).astype("float32")
+    y = rng.normal(size=(BATCH, 2 * UNITS)).astype("float32")  # a bidirectional layer's width
     return x, y
 
 
@@ -55,15 +59,21 @@ def _keras_model(kind, impl, masked):
 
     import kerasrnn
 
-    ours = kerasrnn.LSTM if kind == "lstm" else kerasrnn.GRU
+    lstm = kind.endswith("lstm")
+    both = kind.startswith("bi")
+    ours = kerasrnn.LSTM if lstm else kerasrnn.GRU
+    theirs = keras.layers.LSTM if lstm else keras.layers.GRU
+    cell = keras.layers.LSTMCell if lstm else keras.layers.GRUCell
+
+    def wrap(layer):
+        return keras.layers.Bidirectional(layer) if both else layer
+
     layers = {
-        "kerasrnn": lambda: ours(UNITS),
-        "keras": lambda: (keras.layers.LSTM if kind == "lstm" else keras.layers.GRU)(UNITS),
-        "keras_rnn_cell": lambda: keras.layers.RNN(
-            (keras.layers.LSTMCell if kind == "lstm" else keras.layers.GRUCell)(UNITS)
-        ),
+        "kerasrnn": lambda: ours(UNITS, bidirectional=both),
+        "keras": lambda: wrap(theirs(UNITS)),
+        "keras_rnn_cell": lambda: wrap(keras.layers.RNN(cell(UNITS))),
     }
-    layers.update({name: lambda options=options: ours(UNITS, **options)
+    layers.update({name: lambda options=options: ours(UNITS, bidirectional=both, **options)
                    for name, (_, options) in {**VARIANTS, **PRECISIONS}.items()})
     inputs = keras.Input((STEPS, FEATURES), batch_size=BATCH)
     x = keras.layers.Masking(0.0)(inputs) if masked else inputs
@@ -86,13 +96,15 @@ def _time_keras(model, x, y, train, steps):
     return time.perf_counter() - start
 
 
-def _torch_runner(kind, masked):
+def _torch_runner(kind, masked, y_np):
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    rnn = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(FEATURES, UNITS, batch_first=True)
+    both = kind.startswith("bi")
+    rnn = (torch.nn.LSTM if kind.endswith("lstm") else torch.nn.GRU)(
+        FEATURES, UNITS, batch_first=True, bidirectional=both)
     opt = torch.optim.Adam(rnn.parameters(), 1e-3)
-    x_np, y_np = _data(masked)
+    x_np, _ = _data(masked)
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
     lengths = torch.from_numpy((x_np != 0).any(-1).sum(1))
 
@@ -104,8 +116,8 @@ def _torch_runner(kind, masked):
             _, state = rnn(packed)
         else:
             _, state = rnn(x)
-        h = state[0] if kind == "lstm" else state
-        return h[-1]
+        h = state[0] if kind.endswith("lstm") else state
+        return torch.cat([h[-2], h[-1]], -1) if both else h[-1]
 
     def run(train, steps):
         start = time.perf_counter()
@@ -140,14 +152,15 @@ def run_backend(rounds, steps, kinds, variants=False, precision=False):
         pass
     rows = []
     for kind in kinds:
+        bi = kind.startswith("bi")
         for masked in (False, True):
             x, y = _data(masked)
             runners = {}
             for impl in impls:
-                if impl in extra and kind not in extra[impl][0]:
+                if impl in extra and kind.removeprefix("bi") not in extra[impl][0]:
                     continue
                 if impl == "torch":
-                    runners[impl] = _torch_runner(kind, masked)
+                    runners[impl] = _torch_runner(kind, masked, y[:, : UNITS * (1 + bi)])
                 else:
                     model = _keras_model(kind, impl, masked)
                     y_out = y[:, : model.output_shape[-1]]  # a projection's output is narrower
@@ -169,10 +182,16 @@ def run_backend(rounds, steps, kinds, variants=False, precision=False):
     return rows
 
 
+def _label(kind, masked):
+    name = "Bi" + kind[2:].upper() if kind.startswith("bi") else kind.upper()
+    return name + (" masked" if masked else "")
+
+
 def print_table(rows):
     backend = rows[0]["backend"]
     impls = list(dict.fromkeys(r["impl"] for r in rows))
-    print(f"\n### {backend} backend — tokens/s (ratio to keras.layers.LSTM/GRU)\n")
+    print(f"\n### {backend} backend — tokens/s (ratio to keras.layers.LSTM/GRU, or to "
+          f"keras.layers.Bidirectional of it)\n")
     print("| layer | mode | " + " | ".join(impls) + " |")
     print("|---|---|" + "---|" * len(impls))
     groups = dict.fromkeys((r["kind"], r["masked"], r["mode"]) for r in rows)
@@ -182,8 +201,7 @@ def print_table(rows):
         base = sel["keras"]
         cells = [f"{sel[i] / 1000:.0f}k ({sel[i] / base:.2f}×)" if i in sel else "—"
                  for i in impls]
-        label = kind.upper() + (" masked" if masked else "")
-        print(f"| {label} | {mode} | " + " | ".join(cells) + " |")
+        print(f"| {_label(kind, masked)} | {mode} | " + " | ".join(cells) + " |")
     variants = [i for i in impls if i in VARIANTS or i in PRECISIONS]
     if variants:
         print("\nThe variants' speed as a ratio to plain (float32) kerasrnn in the same run:\n")
@@ -193,14 +211,14 @@ def print_table(rows):
             sel = {r["impl"]: r["tokens_per_s"] for r in rows
                    if (r["kind"], r["masked"], r["mode"]) == (kind, masked, mode)}
             cells = [f"{sel[i] / sel['kerasrnn']:.2f}×" if i in sel else "—" for i in variants]
-            label = kind.upper() + (" masked" if masked else "")
-            print(f"| {label} | {mode} | " + " | ".join(cells) + " |")
+            print(f"| {_label(kind, masked)} | {mode} | " + " | ".join(cells) + " |")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="tensorflow,jax")
-    parser.add_argument("--kinds", default="lstm,gru")
+    parser.add_argument("--kinds", default="lstm,gru,bilstm,bigru",
+                        help="the rows' layers: lstm, gru, bilstm, bigru (comma-separated)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5, help="train/predict steps per round")
     parser.add_argument("--variants", action="store_true",
