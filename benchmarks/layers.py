@@ -96,7 +96,7 @@ def _time_keras(model, x, y, train, steps):
     return time.perf_counter() - start
 
 
-def _torch_runner(kind, masked, y_np):
+def _torch_runner(kind, masked):
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -104,7 +104,8 @@ def _torch_runner(kind, masked, y_np):
     rnn = (torch.nn.LSTM if kind.endswith("lstm") else torch.nn.GRU)(
         FEATURES, UNITS, batch_first=True, bidirectional=both)
     opt = torch.optim.Adam(rnn.parameters(), 1e-3)
-    x_np, _ = _data(masked)
+    x_np, y_np = _data(masked)
+    y_np = y_np[:, : UNITS * (1 + both)]
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
     lengths = torch.from_numpy((x_np != 0).any(-1).sum(1))
 
@@ -152,7 +153,6 @@ def run_backend(rounds, steps, kinds, variants=False, precision=False):
         pass
     rows = []
     for kind in kinds:
-        bi = kind.startswith("bi")
         for masked in (False, True):
             x, y = _data(masked)
             runners = {}
@@ -160,7 +160,7 @@ def run_backend(rounds, steps, kinds, variants=False, precision=False):
                 if impl in extra and kind.removeprefix("bi") not in extra[impl][0]:
                     continue
                 if impl == "torch":
-                    runners[impl] = _torch_runner(kind, masked, y[:, : UNITS * (1 + bi)])
+                    runners[impl] = _torch_runner(kind, masked)
                 else:
                     model = _keras_model(kind, impl, masked)
                     y_out = y[:, : model.output_shape[-1]]  # a projection's output is narrower
