@@ -9,10 +9,11 @@ from keras import ops
 import kerasrnn
 from tasks.batching import round_up
 from tasks.cells import cell_options, stack_class
+from tasks.tagger.characters import word_characters
 from tasks.tagger.crf import CRF
 from tasks.tagger.preprocessor import CASES
 from tasks.task import Task, as_list, global_mean, is_text, masked_cross_entropy, with_layer_losses
-from tasks.tokenizers import PAD_ID, SPECIALS, UNK_ID
+from tasks.tokenizers import SPECIALS, UNK_ID
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -115,10 +116,9 @@ class Tagger(Task):
         if self.char_dim:
             chars = inputs["char_ids"]  # (batch, T, C)
             batch, steps, width = ops.shape(chars)[0], ops.shape(chars)[1], ops.shape(chars)[2]
-            flat = ops.reshape(chars, (-1, width))
             # Every word's characters, both directions; padding words are all-padding rows.
-            words = self.char_rnn(self.char_embedding(flat), mask=ops.not_equal(flat, PAD_ID),
-                                  training=training)
+            words = word_characters(self.char_rnn, self.char_embedding,
+                                    ops.reshape(chars, (-1, width)), training)
             parts.append(ops.reshape(words, (batch, steps, 2 * self.char_units)))
         if self.char_lm is not None:
             parts.append(ops.cast(self.char_lm(inputs, training=training), parts[0].dtype))
