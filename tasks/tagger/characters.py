@@ -22,7 +22,7 @@ The one loop runs instead
 - on TensorFlow, whose XLA aborts compiling the `Case` op around these loops (TF 2.21,
   `Check failed: has_layout()`; nested `tf.cond`s took over 10 minutes to compile);
 - for fewer than `MIN_WORDS` word slots, or a number unknown when tracing (a SavedModel's
-  batch), where compiling 16 more loops would not pay;
+  batch), where compiling 16 loops instead of one would not pay;
 - in training with a cell variant that draws random masks (dropout, weight drop, zoneout), so
   that each batch draws its masks once.
 """
