@@ -63,10 +63,10 @@ def keep_freed_memory():
     training step of the `small` language model faulted in 11,400 pages (311 with this), and
     JAX's steps ran up to 1.5x slower. The cost: the process keeps its peak memory. Linux with
     glibc only; left alone when the user chose malloc settings (`MALLOC_SETTINGS` in the
-    environment). The task
-    scripts (`python -m tasks.<task>`) call it before TensorFlow or JAX is loaded; elsewhere
-    call it first, or start Python with the same settings in the environment:
-    `KEEP_FREED_MEMORY_ENV` (MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=...)."""
+    environment). The task scripts (`python -m tasks.<task>`) call it before TensorFlow or
+    JAX is loaded; elsewhere call it first, or start Python with the same settings in the
+    environment: `KEEP_FREED_MEMORY_ENV` (MALLOC_MMAP_THRESHOLD_=2147483647
+    MALLOC_TRIM_THRESHOLD_=...)."""
     import ctypes
     import platform
 

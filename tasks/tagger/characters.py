@@ -67,7 +67,7 @@ def grouped(rnn, x, mask, training=False):
 
     bounds, outputs = [0] + [n // k for k in GROUPS] + [n], []
     for start, end in zip(bounds[:-1], bounds[1:]):
-        longest = ops.max(lengths[start:end]) if end > start else 0
+        longest = lengths[start] if end > start else 0  # sorted: the group's first word
         narrower = ops.sum(ops.cast(ops.less(ops.convert_to_tensor(widths[:-1]), longest),
                                     "int32"))  # the index of the narrowest width that holds it
         outputs.append(ops.switch(narrower, [branch(w) for w in widths], x[start:end],
