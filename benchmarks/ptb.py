@@ -1,8 +1,11 @@
-"""Word-level PTB language models: valid perplexity and training time per preset.
+"""PTB language models (word or character level): valid perplexity and training time per preset.
 
     python benchmarks/ptb.py --data-dir ../shared/data                  # small and best
     python benchmarks/ptb.py --data-dir ../shared/data --presets small --minutes 30
     python benchmarks/ptb.py --data-dir ../shared/data --presets awd --set ema_momentum=0.999
+    python benchmarks/ptb.py --data-dir ../shared/data --presets best --minutes 30 --set cell=mingru
+    python benchmarks/ptb.py --data-dir ../shared/data --presets char --minutes 20 \
+        --set num_steps=256 cell=mingru          # a character LM over 256-character windows
 
 Trains each preset of `tasks.language_model` on `<data-dir>/ptb` (train split), measures
 perplexity on the valid split after every epoch, and prints one table row per preset: the
@@ -13,6 +16,7 @@ best valid perplexity, the epoch it came in, wall and process-CPU minutes of tra
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 
@@ -26,7 +30,10 @@ from tasks.cli import with_overrides  # noqa: E402
 
 
 def describe(logs):
-    return f"valid perplexity {logs['val_perplexity']:.1f}"
+    """An epoch's line: valid perplexity per token, and bits per token (= per character for
+    the character-level presets: log2 of the perplexity)."""
+    perplexity = logs["val_perplexity"]
+    return f"valid perplexity {perplexity:.2f}, {math.log2(perplexity):.3f} bits per token"
 
 
 def main():
@@ -52,15 +59,16 @@ def main():
         _, _, results = lm.train(config, train_lines, dev_lines, callbacks=[budget], verbose=0)
         epoch, logs, wall, cpu = min(budget.rows, key=lambda r: r[1]["val_perplexity"])
         best = logs["val_perplexity"]
-        table.append((name, results["parameters"], len(budget.rows), best, epoch,
+        label = " ".join([name, *args.set])  # the overrides too: `best cell=mingru`
+        table.append((label, results["parameters"], len(budget.rows), best, epoch,
                       budget.rows[-1][2], budget.rows[-1][3]))
-    print(f"\nPTB word level, {keras.backend.backend()} backend, {os.cpu_count()} CPUs\n")
-    print("| preset | parameters | epochs | best valid perplexity | at epoch | wall min "
-          "| CPU min |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"\nPTB, {keras.backend.backend()} backend, {os.cpu_count()} CPUs\n")
+    print("| preset | parameters | epochs | best valid perplexity | bits per token | at epoch "
+          "| wall min | CPU min |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, params, epochs, best, epoch, wall, cpu in table:
-        print(f"| {name} | {params:,} | {epochs} | {best:.1f} | {epoch} | {wall:.1f} | "
-              f"{cpu:.1f} |")
+        print(f"| {name} | {params:,} | {epochs} | {best:.2f} | {math.log2(best):.3f} | "
+              f"{epoch} | {wall:.1f} | {cpu:.1f} |")
 
 
 if __name__ == "__main__":
