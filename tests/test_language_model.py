@@ -96,6 +96,30 @@ def test_cached_generation_with_the_parallel_cells(cell):
     check_cached_generation(lm.train(config, corpus(60, 0), corpus(10, 1), verbose=0)[0])
 
 
+def test_init_scale_is_for_weight_matrices_not_indrnn_s_gains():
+    """Zaremba's ±init_scale for every kernel and bias; IndRNN's recurrent weight (one gain
+    per unit) keeps the cell's own [0, 1]: from ±0.1, half of its units would flip their
+    state's sign every step, and none would keep more than a tenth of it."""
+    tokenizer = lm.make_tokenizer(corpus(5, 0))
+    for cell in ("lstm", "indrnn"):
+        model = lm.RNNLanguageModel(tokenizer, cell=cell, embed_dim=8, units=64, num_layers=1,
+                                    init_scale=0.1, seed=0)
+        model({"token_ids": np.zeros((1, 3), "int32")})
+        rnn_cell = model.rnns[0].cell
+        for weight in (rnn_cell.kernel, model.embedding.embeddings):
+            assert np.abs(keras.ops.convert_to_numpy(weight)).max() <= 0.1, (cell, weight.path)
+        bias = keras.ops.convert_to_numpy(rnn_cell.bias)
+        if cell == "lstm":  # blocks [i, f, c, o]; f starts at 1 (Keras' unit_forget_bias)
+            assert np.all(bias[64:128] == 1.0)
+            bias = np.delete(bias, np.s_[64:128])
+        assert np.abs(bias).max() <= 0.1
+        recurrent = keras.ops.convert_to_numpy(rnn_cell.recurrent_kernel)
+        if cell == "lstm":
+            assert np.abs(recurrent).max() <= 0.1
+        else:
+            assert recurrent.min() >= 0.0 and recurrent.max() > 0.5
+
+
 def check_cached_generation(model):
     prompt = model.encode(["the cat"])[0]
     ids, state = list(prompt), model.initial_state(1)

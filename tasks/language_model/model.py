@@ -49,7 +49,9 @@ class RNNLanguageModel(Task):
             al. 2017): at training, α · mean(h²) of the last layer's output after its dropout
             and β · mean((h_t - h_{t-1})²) of that output before it, over real tokens, are
             added to the loss. 0 (the default): off.
-        init_scale: if > 0, every weight starts uniform in [-init_scale, init_scale].
+        init_scale: if > 0, every weight matrix and bias starts uniform in [-init_scale,
+            init_scale] (Zaremba et al. 2014). IndRNN's recurrent weight is not a matrix but
+            one gain per unit, and keeps its cell's own initializer (uniform in [0, 1]).
         carry_batch_size: if set, `call` starts from the state the previous call ended in
             (truncated BPTT over contiguous batches of exactly this many rows); `fit` resets it
             at each epoch, `evaluate` at its start. None: every call starts from zeros.
@@ -101,9 +103,10 @@ class RNNLanguageModel(Task):
         self.embedding = keras.layers.Embedding(
             vocab_size, embed_dim, embeddings_initializer=init() or "uniform", name="embedding"
         )
-        cell_init = {} if init_scale <= 0 else {
-            "kernel_initializer": init(), "recurrent_initializer": init(),
-            "bias_initializer": init()}
+        cell_init = {} if init_scale <= 0 else {"kernel_initializer": init(),
+                                                "bias_initializer": init()}
+        if init_scale > 0 and not issubclass(cell_class(cell), kerasrnn.IndRNNCell):
+            cell_init["recurrent_initializer"] = init()
         self.rnns = [
             kerasrnn.RNN(
                 cell_class(cell)(units, recurrent_dropout=recurrent_dropout,

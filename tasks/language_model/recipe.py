@@ -32,7 +32,7 @@ class Config:
     variational: bool = False  # one dropout mask per sequence for the three above as well
     activation_regularization: float = 0.0  # AR: α·mean(h²) of the last, dropped output
     temporal_activation_regularization: float = 0.0  # TAR: β·mean((h_t - h_{t-1})²), undropped
-    init_scale: float = 0.0  # > 0: all weights uniform in [-s, s] (Zaremba); 0: Keras defaults
+    init_scale: float = 0.0  # > 0: weights U[-s, s] (Zaremba; not IndRNN's u); 0: Keras defaults
     batching: str = "bptt"  # "bptt" (carried state) or "sentences" (padded, state reset)
     num_steps: int = 20  # BPTT length
     batch_size: int = 20
