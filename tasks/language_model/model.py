@@ -103,10 +103,11 @@ class RNNLanguageModel(Task):
         self.embedding = keras.layers.Embedding(
             vocab_size, embed_dim, embeddings_initializer=init() or "uniform", name="embedding"
         )
-        cell_init = {} if init_scale <= 0 else {"kernel_initializer": init(),
-                                                "bias_initializer": init()}
-        if init_scale > 0 and not issubclass(cell_class(cell), kerasrnn.IndRNNCell):
-            cell_init["recurrent_initializer"] = init()
+        cell_init = {}
+        if init_scale > 0:
+            cell_init = {"kernel_initializer": init(), "bias_initializer": init()}
+            if not issubclass(cell_class(cell), kerasrnn.IndRNNCell):  # u: the cell's [0, 1]
+                cell_init["recurrent_initializer"] = init()
         self.rnns = [
             kerasrnn.RNN(
                 cell_class(cell)(units, recurrent_dropout=recurrent_dropout,
