@@ -265,6 +265,15 @@ print(json.dumps({{
                                               temperature=2.0)
 
 
+def test_max_train_tokens_trains_on_the_first_tokens_with_the_whole_vocabulary():
+    # the `tiny` preset's cap: the first N ids of the stream, the vocabulary from every line
+    lines = corpus(200, 0) + ["zebras graze"]
+    config = dataclasses.replace(TINY, epochs=1, max_train_tokens=320)
+    model, _, results = lm.train(config, lines, corpus(40, 1), verbose=0)
+    assert results["train_tokens"] == 320
+    assert "zebras" in model.tokenizer.vocabulary
+
+
 def test_char_level_model_reports_bits_per_character():
     config = dataclasses.replace(TINY, level="char", epochs=2, num_steps=16)
     model, _, results = lm.train(config, corpus(80, 0), corpus(20, 1), verbose=0)

@@ -101,8 +101,10 @@ PRESETS = {
     # `compare`: the same small budget for every model of the seeds' table.
     "compare": Config(max_train_tokens=300_000, num_layers=1, embed_dim=128, units=256,
                       batch_size=32),
+    # For trying the commands: a 16-unit model on the first 100,000 training tokens (the
+    # vocabulary is still every training word's), in well under a minute.
     "tiny": Config(embed_dim=16, units=16, num_layers=1, num_steps=8, batch_size=4, epochs=1,
-                   learning_rate=1e-2),
+                   learning_rate=1e-2, max_train_tokens=100_000),
 }
 
 
