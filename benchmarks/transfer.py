@@ -112,6 +112,17 @@ def describe(logs):
     return f"dev {100 * logs.get('val_f1', logs.get('val_accuracy')):.2f}"
 
 
+def budgeted(train, minutes, *args):
+    """`train(*args)` (a task's `train`) stopped after `minutes`: (dev results, epochs, minutes
+    taken). Nothing that refers to the model outlives the call, so the `clear_session()` after
+    it frees the run's compiled programs: on XLA:CPU each holds memory maps, and a JAX process
+    that kept every run's ran out of them (65,530) in its second tagger run."""
+    budget = Budget(minutes, describe)
+    start = time.perf_counter()
+    results = train(*args, callbacks=[budget], verbose=0)[2]
+    return results, len(budget.rows), (time.perf_counter() - start) / 60
+
+
 def train_lm(config, train, dev, minutes, path, init=None):
     """Trains (or, from `init`, fine-tunes) a word LM for at most `minutes`; saves it."""
     budget = Budget(minutes, lambda logs: f"dev perplexity {logs['val_perplexity']:.1f}")
@@ -172,14 +183,12 @@ def sst2_rows(args):
             overrides = args.ulmfit_set if run == "ulmfit" else []
             config = with_overrides(config, overrides)
             print(f"sst2, {len(train[0])} examples, {run}", flush=True)
-            budget = Budget(args.minutes, describe)
-            start = time.perf_counter()
-            _, _, results = st.train(config, train, dev, callbacks=[budget], verbose=0)
+            results, epochs, minutes = budgeted(st.train, args.minutes, config, train, dev)
             shown = {"baseline": "no", "lm": "LM start (binary preset)",
                      "ulmfit": " ".join(["ULMFiT (ulmfit preset)", *overrides])}[run]
             rows.append(("sst2" + (" phrases" if size == "all" else " sentences"),
                          len(train[0]), shown, f"accuracy {100 * results['accuracy']:.2f}",
-                         len(budget.rows), (time.perf_counter() - start) / 60))
+                         epochs, minutes))
             keras.backend.clear_session()
     return rows, notes
 
@@ -241,14 +250,12 @@ def tagger_rows(args):
                 config = dataclasses.replace(base, char_lms=char_lms if chars else "",
                                              word_lm=word_lm if word else "")
                 print(f"{name}, {n} sentences, {run}", flush=True)
-                budget = Budget(args.minutes, describe)
-                start = time.perf_counter()
-                _, _, results = tg.train(config, (train[0][:n], train[1][:n]), dev,
-                                         callbacks=[budget], verbose=0)
+                results, epochs, minutes = budgeted(
+                    tg.train, args.minutes, config, (train[0][:n], train[1][:n]), dev)
                 score = results.get("f1", results["accuracy"])
                 rows.append((name, n, shown,
                              f"{'F1' if name == 'ner' else 'UPOS accuracy'} {100 * score:.2f}",
-                             len(budget.rows), (time.perf_counter() - start) / 60))
+                             epochs, minutes))
                 keras.backend.clear_session()
     return rows, notes
 

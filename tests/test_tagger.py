@@ -10,7 +10,7 @@ from conftest import serve_in_fresh_process
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOBES
 
-from tasks import export
+from tasks import batching, export
 from tasks import tagger as tg
 
 NAMES = {"John": "PER", "Mary": "PER", "Paris": "LOC", "London": "LOC", "Acme": "ORG",
@@ -187,3 +187,32 @@ def test_repeated_predictions_compile_nothing_new(trained):
     for _ in range(5):
         model.predict_tags(sentences, batch_size=8)
     assert len(maps.read_text().splitlines()) - before < 20
+
+
+def test_training_batches_are_full_with_few_widths_and_empty_rows_weigh_nothing(trained):
+    model = trained[0]
+    rng = np.random.default_rng(3)
+    sentences = [list(rng.choice(list(NAMES) + ["met", "in"], size=n)) for n in
+                 rng.integers(1, 70, size=90)]
+    tags = [["O"] * len(s) for s in sentences]
+    ds = model.preprocessor.dataset(sentences, model.tag_ids(tags), batch_size=8, shuffle=True)
+    shapes, short = set(), []
+    for _ in range(3):  # epochs, reshuffled
+        lengths = []
+        for x, y, weight in ds:
+            shapes.add(tuple(x["token_ids"].shape))
+            mask = np.asarray(x["padding_mask"])
+            assert np.array_equal(weight, mask.astype("float32"))
+            lengths += [n for n in mask.sum(axis=1) if n]
+            if not mask.any(axis=1).all():
+                short.append((x, y, weight))
+        assert sorted(lengths) == sorted(map(len, sentences))  # every sentence, once
+    assert short  # buckets end in short batches, filled with empty rows
+    for x, y, weight in short[:2]:  # the model is run eagerly: slow on JAX
+        kept = np.asarray(x["padding_mask"]).any(axis=1)
+        loss = model.compute_loss(x, y, model(x), weight)
+        cut = {k: np.asarray(v)[kept] for k, v in x.items()}
+        alone = model.compute_loss(cut, np.asarray(y)[kept], model(cut), weight[kept])
+        assert np.isclose(float(loss), float(alone), rtol=1e-5)
+    assert {rows for rows, _ in shapes} == {8}  # a bucket's last batch is filled up
+    assert {width for _, width in shapes} <= set(batching.WIDTHS)

@@ -120,6 +120,27 @@ def test_pad_to_multiple_rounds_widths_up_and_keeps_values():
     assert words.tolist() == [[b"a", b"b", b""]]
 
 
+def test_padded_width_is_a_short_grid_and_pad_width_follows_it():
+    assert [batching.padded_width(n) for n in (0, 1, 8, 9, 32, 33, 48, 49, 65, 97, 129)] == [
+        8, 8, 8, 16, 32, 40, 48, 56, 96, 128, 192]
+    assert batching.padded_width(2**25 + 1) == 2**25 + 8  # past the grid: a multiple of 8
+    assert len({batching.padded_width(n) for n in range(1, 201)}) == 12
+    assert all(n <= batching.padded_width(n) < 1.5 * n + 8 for n in range(1, 300))
+    for n in (0, 1, 7, 33, 50, 130):
+        x = tf.ones([2, n, 3], tf.int32)
+        padded = batching.pad_width(x, value=-1).numpy()
+        assert padded.shape == (2, batching.padded_width(n), 3)
+        assert (padded[:, :n] == 1).all() and (padded[:, n:] == -1).all()
+    words = batching.pad_width(tf.constant([["a", "b"]]), value="").numpy()
+    assert words.tolist() == [[b"a", b"b"] + [b""] * 6]
+
+
+def test_pad_rows_fills_a_short_batch():
+    padded = batching.pad_rows(tf.constant([[1, 2]]), 3, value=0).numpy()
+    assert padded.tolist() == [[1, 2], [0, 0], [0, 0]]
+    assert batching.pad_rows(tf.zeros([4, 2]), 4).shape == (4, 2)
+
+
 def test_bptt_batches_reproduce_the_stream():
     stream = np.arange(103)
     x, y = batching.bptt_batches(stream, batch_size=4, num_steps=5)

@@ -3,7 +3,7 @@ tf.data and in a SavedModel; a subclass says what a token is (`tokens`)."""
 
 import tensorflow as tf
 
-from tasks.batching import bucket_by_length
+from tasks.batching import bucket_by_length, pad_width
 from tasks.task import as_list
 from tasks.tokenizers import PAD_ID, TextTokenizer
 
@@ -38,7 +38,8 @@ class TokenPreprocessor:
                 bucket=True, boundaries=(8, 16, 24, 32, 48, 64, 128)):
         """Raw strings (and label ids) -> batches of `(features[, label ids])`,
         length-bucketed (which reorders the texts) or, with `bucket=False`, in order, each
-        batch padded to its longest text."""
+        batch padded to its longest text rounded up to `tasks.batching.WIDTHS` (so that few
+        batch shapes compile)."""
         texts = [t.decode() if isinstance(t, bytes) else str(t) for t in as_list(texts)]
         if not texts:
             raise ValueError("`texts` is empty: nothing to batch.")
@@ -56,7 +57,8 @@ class TokenPreprocessor:
                                   boundaries, padding_values=padding)
         else:
             ds = ds.padded_batch(batch_size, padding_values=padding)
-        return ds.map(lambda t, *y: (self.features(t), *y)).prefetch(tf.data.AUTOTUNE)
+        return ds.map(lambda t, *y: (self.features(pad_width(t, "")), *y)).prefetch(
+            tf.data.AUTOTUNE)
 
     @property
     def vocabulary(self):

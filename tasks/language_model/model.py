@@ -10,7 +10,7 @@ from keras import ops
 
 import kerasrnn
 from tasks import decoding
-from tasks.batching import round_up
+from tasks.batching import padded_width
 from tasks.cells import cell_class, cell_options, check_cell
 from tasks.language_model.preprocessor import LanguageModelPreprocessor, pad
 from tasks.task import Task, activation_penalty, as_list, flat_dense, replica_context, text_list
@@ -314,7 +314,7 @@ class RNNLanguageModel(Task):
         perplexities, token_log_probs = [], []
         for start in range(0, len(texts), batch_size):
             ids = self.preprocessor.encode(texts[start : start + batch_size])
-            width = round_up(max(len(row) for row in ids), 8)  # a few shapes compile
+            width = padded_width(max(len(row) for row in ids))  # a few shapes compile
             x, mask = pad(ids, width)
             targets, _ = pad([row[1:] + [EOS_ID] for row in ids], width)
             logp = np.asarray(self.compiled_function("log_probs", self._log_probs)(

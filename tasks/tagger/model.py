@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 import kerasrnn
-from tasks.batching import round_up
+from tasks.batching import padded_width
 from tasks.cells import cell_options, stack_class
 from tasks.tagger.characters import word_characters
 from tasks.tagger.crf import CRF
@@ -209,13 +209,13 @@ class Tagger(Task):
             raise ValueError(f"`sentences` must be a list of sentences, not one string. "
                              f"Received: sentences={sentences[:40]!r}")
         sentences = [s.split() if isinstance(s, str) else list(s) for s in sentences]
-        # Sentences of like length batch together and widths round up to a multiple of 8,
-        # so that only a few shapes are ever compiled.
+        # Sentences of like length batch together and widths round up to `padded_width`, so
+        # that only a few shapes are ever compiled.
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         out = [None] * len(sentences)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            width = round_up(max(len(sentences[i]) for i in chunk), 8)
+            width = padded_width(max(len(sentences[i]) for i in chunk))
             tokens = tf.constant([sentences[i] + [""] * (width - len(sentences[i]))
                                   for i in chunk])
             features = self.preprocessor(tokens, lm_features=lm_states is None)

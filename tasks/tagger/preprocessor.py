@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.batching import bucket_by_length, pad_to_multiple
+from tasks.batching import bucket_by_length, pad_rows, pad_width
 from tasks.language_model.embedding import boundary_features
 from tasks.tokenizers import PAD_ID, UNK_ID, build_vocabulary
 
@@ -88,8 +88,9 @@ class TaggerPreprocessor:
 
     def dataset(self, sentences, tag_ids, batch_size, shuffle=False, seed=0,
                 boundaries=(10, 20, 30, 40, 60), lm_states=None):
-        """Length-bucketed batches `(features, tag ids, padding mask as sample_weight)`, widths
-        rounded up to multiples of 8 so that few batch shapes compile.
+        """Length-bucketed batches `(features, tag ids, padding mask as sample_weight)`, all
+        `batch_size` rows (a bucket's last batch filled with empty sentences, which weigh
+        nothing) and widths from `tasks.batching.WIDTHS`, so that few batch shapes compile.
 
         `lm_states`: None, or each sentence's `(length, dim)` character-LM word vectors
         (`CharLMEmbedding.states`), which the batches then carry as the `lm_states` feature
@@ -112,10 +113,11 @@ class TaggerPreprocessor:
                               padding_values=padding)
 
         def to_features(t, y, *states):
-            t, y = pad_to_multiple(t, 8, ""), pad_to_multiple(y, 8, 0)
+            t = pad_rows(pad_width(t, ""), batch_size, "")
+            y = pad_rows(pad_width(y, 0), batch_size, 0)
             features = self(t, lm_features=not states)
             if states:
-                features["lm_states"] = pad_to_multiple(states[0], 8, 0.0)
+                features["lm_states"] = pad_rows(pad_width(states[0], 0.0), batch_size, 0.0)
             return features, y, tf.cast(features["padding_mask"], tf.float32)
 
         return ds.map(to_features).prefetch(tf.data.AUTOTUNE)

@@ -6,7 +6,7 @@ from keras import ops
 
 import kerasrnn
 from tasks import decoding
-from tasks.batching import round_up
+from tasks.batching import padded_width
 from tasks.cells import cell_class, cell_options, check_cell, stack_class
 from tasks.task import Task, flat_dense, masked_cross_entropy, text_list, with_layer_losses
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID
@@ -271,7 +271,7 @@ class Translator(Task):
         for start in range(0, len(texts), batch_size):
             chunk = order[start : start + batch_size]
             ids = np.asarray(self.source_ids([texts[i] for i in chunk]))
-            width = round_up(ids.shape[1], 8)  # a few shapes compile (padding is masked)
+            width = padded_width(ids.shape[1])  # a few shapes compile (padding is masked)
             ids = np.pad(ids, [(0, 0), (0, width - ids.shape[1])], constant_values=PAD_ID)
             # As the SavedModel: one beam is greedy.
             search = self.compiled_function(

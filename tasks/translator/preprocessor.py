@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tasks.batching import bucket_by_length, pad_to_multiple
+from tasks.batching import bucket_by_length, pad_width
 from tasks.tokenizers import BOS_ID, EOS_ID, PAD_ID, TranslationTokenizer
 
 
@@ -59,8 +59,8 @@ class TranslationPreprocessor:
     def dataset(self, pairs, batch_size, shuffle=False, seed=0,
                 boundaries=(8, 12, 16, 20, 24, 32, 48)):
         """Batches bucketed by target length: (features, labels = target + [EOS], padding mask
-        as sample_weight). Source and target widths round up to multiples of 8, so few batch
-        shapes compile."""
+        as sample_weight). Source and target widths round up to `tasks.batching.WIDTHS`, so
+        few batch shapes compile."""
         sources, targets = zip(*pairs)
         src = self.source_tokenizer(sources)[:, : self.max_source_length]
         tgt = self.target_tokenizer(targets)
@@ -75,9 +75,8 @@ class TranslationPreprocessor:
         ds = bucket_by_length(ds, list(decoder_in.row_lengths().numpy()), batch_size, boundaries)
 
         def to_features(decoder, labels, encoder):
-            decoder = pad_to_multiple(decoder, 8, PAD_ID)
-            labels = pad_to_multiple(labels, 8, PAD_ID)
-            encoder = pad_to_multiple(encoder, 8, PAD_ID)
+            decoder, labels = pad_width(decoder, PAD_ID), pad_width(labels, PAD_ID)
+            encoder = pad_width(encoder, PAD_ID)
             features = {"encoder_token_ids": encoder, "encoder_padding_mask": encoder != PAD_ID,
                         "decoder_token_ids": decoder, "decoder_padding_mask": decoder != PAD_ID}
             return features, labels, tf.cast(decoder != PAD_ID, tf.float32)
