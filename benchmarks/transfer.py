@@ -114,9 +114,10 @@ def describe(logs):
 
 def budgeted(train, minutes, *args):
     """`train(*args)` (a task's `train`) stopped after `minutes`: (dev results, epochs, minutes
-    taken). Nothing that refers to the model outlives the call, so the `clear_session()` after
-    it frees the run's compiled programs: on XLA:CPU each holds memory maps, and a JAX process
-    that kept every run's ran out of them (65,530) in its second tagger run."""
+    taken). Nothing that refers to the model outlives the call, so on JAX the `clear_session()`
+    after it frees the run's compiled programs (TensorFlow keeps them until the process ends):
+    on XLA:CPU each holds memory maps, and a JAX process that kept every run's ran out of them
+    (65,530) in its second tagger run."""
     budget = Budget(minutes, describe)
     start = time.perf_counter()
     results = train(*args, callbacks=[budget], verbose=0)[2]
