@@ -168,14 +168,16 @@ def test_frozen_lms_states_are_computed_once_and_feed_the_same_tagger(tagger):
     tags = [["O"] * 5] * 3
     features, _, _ = next(iter(tagger.raw_dataset(sentences, tags, batch_size=8)))
     assert "lm_states" in features and "lm_forward_ids" not in features
-    assert features["lm_states"].shape == (3, 8, tagger.char_lm.output_dim)  # width: 8s
+    # batch_size rows (the last five empty sentences), width 8
+    assert features["lm_states"].shape == (8, 8, tagger.char_lm.output_dim)
+    assert not np.asarray(features["lm_states"])[3:].any()
     direct = tagger.preprocessor(tf.constant([s + [""] * 3 for s in sentences]))
     assert "lm_forward_ids" in direct
     vectors = np.asarray(tagger.char_lm(direct))
-    np.testing.assert_allclose(np.asarray(features["lm_states"])[:, :5], vectors[:, :5],
+    np.testing.assert_allclose(np.asarray(features["lm_states"])[:3, :5], vectors[:, :5],
                                atol=1e-5)
-    np.testing.assert_allclose(np.asarray(tagger(dict(features))), np.asarray(tagger(direct)),
-                               atol=1e-5)
+    np.testing.assert_allclose(np.asarray(tagger(dict(features)))[:3],
+                               np.asarray(tagger(direct)), atol=1e-5)
     states = tagger.char_lm.states(sentences + [["Acme"]])  # one length each, unpadded
     assert [s.shape for s in states] == [(5, tagger.char_lm.output_dim)] * 3 + [
         (1, tagger.char_lm.output_dim)]
