@@ -1,7 +1,8 @@
 """What the benchmark scripts share: the time budget (a Keras callback that prints each epoch's
-results and stops training before an epoch that would end past `minutes` of wall time), and
-`per_backend`, which runs a script's measuring half once per backend. `--set FIELD=VALUE`
-overrides are the task scripts' own (`tasks.cli.with_overrides`)."""
+results and stops training before an epoch that would end past `minutes` of wall time),
+`free_compiled_programs` between two trainings in one process, and `per_backend`, which runs a
+script's measuring half once per backend. `--set FIELD=VALUE` overrides are the task scripts'
+own (`tasks.cli.with_overrides`)."""
 
 import argparse
 import json
@@ -34,6 +35,15 @@ class Budget(keras.callbacks.Callback):
         durations = [b[2] - a[2] for a, b in zip(self.rows, self.rows[1:])] or [wall]
         if self.minutes and wall + max(durations) > self.minutes:
             self.model.stop_training = True
+
+
+def free_compiled_programs():
+    """Call between two trainings in one process, once nothing refers to the first's model
+    (its history and callbacks do): on JAX this frees the model's compiled programs. Each holds
+    memory maps on XLA:CPU, a Linux process may have 65,530, and one tagger train step with
+    character LMs holds about 2,800; a JAX process that kept every run's died in its second
+    tagger run. TensorFlow keeps its XLA programs until the process ends."""
+    keras.backend.clear_session()
 
 
 def backend_parser(doc):

@@ -23,7 +23,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
-from budget import Budget  # noqa: E402
+from budget import Budget, free_compiled_programs  # noqa: E402
 
 from tasks import language_model as lm  # noqa: E402
 from tasks.cli import with_overrides  # noqa: E402
@@ -56,12 +56,14 @@ def main():
         config = with_overrides(config, args.set)
         print(f"{name}: {config}", flush=True)
         budget = Budget(args.minutes, describe)
-        _, _, results = lm.train(config, train_lines, dev_lines, callbacks=[budget], verbose=0)
+        results = lm.train(config, train_lines, dev_lines, callbacks=[budget], verbose=0)[2]
         epoch, logs, wall, cpu = min(budget.rows, key=lambda r: r[1]["val_perplexity"])
         best = logs["val_perplexity"]
         label = " ".join([name, *args.set])  # the overrides too: `best cell=mingru`
         table.append((label, results["parameters"], len(budget.rows), best, epoch,
                       budget.rows[-1][2], budget.rows[-1][3]))
+        del budget  # the callback refers to the model
+        free_compiled_programs()
     print(f"\nPTB, {keras.backend.backend()} backend, {os.cpu_count()} CPUs\n")
     print("| preset | parameters | epochs | best valid perplexity | bits per token | at epoch "
           "| wall min | CPU min |")

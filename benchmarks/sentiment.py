@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
-from budget import Budget  # noqa: E402
+from budget import Budget, free_compiled_programs  # noqa: E402
 
 from tasks import sentiment as st  # noqa: E402
 from tasks.cli import with_overrides  # noqa: E402
@@ -57,6 +57,8 @@ def main():
         rows.append((name, config.pooling, model.count_params(), len(history.epoch),
                      results["accuracy"], results["macro_f1"], wall, cpu))
         print(st.report(results))
+        del model, history
+        free_compiled_programs()
     print(f"\nSST, {keras.backend.backend()} backend, {os.cpu_count()} CPUs\n")
     print("| task | pooling | parameters | epochs | dev accuracy | macro F1 | wall min | CPU min |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")

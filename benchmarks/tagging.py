@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
-from budget import Budget  # noqa: E402
+from budget import Budget, free_compiled_programs  # noqa: E402
 
 from tasks import tagger as tg  # noqa: E402
 from tasks.cli import with_overrides  # noqa: E402
@@ -63,6 +63,8 @@ def main():
                      cpu))
         if "entities" in results:
             print(tg.score_table(results["entities"]))
+        del model, history
+        free_compiled_programs()
     print(f"\nTagging, {keras.backend.backend()} backend, {os.cpu_count()} CPUs\n")
     print("| task | head | parameters | epochs | dev score | wall min | CPU min |")
     print("|---|---|---:|---:|---:|---:|---:|")

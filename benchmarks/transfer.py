@@ -44,7 +44,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
-from budget import Budget  # noqa: E402
+from budget import Budget, free_compiled_programs  # noqa: E402
 
 from tasks import data as data_lib  # noqa: E402
 from tasks import language_model as lm  # noqa: E402
@@ -114,10 +114,8 @@ def describe(logs):
 
 def budgeted(train, minutes, *args):
     """`train(*args)` (a task's `train`) stopped after `minutes`: (dev results, epochs, minutes
-    taken). Nothing that refers to the model outlives the call, so on JAX the `clear_session()`
-    after it frees the run's compiled programs (TensorFlow keeps them until the process ends):
-    on XLA:CPU each holds memory maps, and a JAX process that kept every run's ran out of them
-    (65,530) in its second tagger run."""
+    taken). Nothing that refers to the model outlives the call, so `free_compiled_programs()`
+    after it frees the run's compiled programs."""
     budget = Budget(minutes, describe)
     start = time.perf_counter()
     results = train(*args, callbacks=[budget], verbose=0)[2]
@@ -190,7 +188,7 @@ def sst2_rows(args):
             rows.append(("sst2" + (" phrases" if size == "all" else " sentences"),
                          len(train[0]), shown, f"accuracy {100 * results['accuracy']:.2f}",
                          epochs, minutes))
-            keras.backend.clear_session()
+            free_compiled_programs()
     return rows, notes
 
 
@@ -257,7 +255,7 @@ def tagger_rows(args):
                 rows.append((name, n, shown,
                              f"{'F1' if name == 'ner' else 'UPOS accuracy'} {100 * score:.2f}",
                              epochs, minutes))
-                keras.backend.clear_session()
+                free_compiled_programs()
     return rows, notes
 
 

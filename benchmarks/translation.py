@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import keras  # noqa: E402
-from budget import Budget  # noqa: E402
+from budget import Budget, free_compiled_programs  # noqa: E402
 
 from tasks import translator as tr  # noqa: E402
 
@@ -59,6 +59,8 @@ def main():
         print(f"  greedy {greedy}\n  beam {config.beam_size}: {beam}", flush=True)
         rows.append((name, config.attention, model.count_params(), len(history.epoch),
                      greedy.score, beam.score, config.beam_size, wall, cpu))
+        del model, history
+        free_compiled_programs()
     print(f"\nMulti30k {args.src}->{args.tgt}, {keras.backend.backend()} backend, "
           f"{os.cpu_count()} CPUs\n")
     print("| preset | attention | parameters | epochs | val BLEU greedy | val BLEU beam | "
