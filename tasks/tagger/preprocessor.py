@@ -112,12 +112,14 @@ class TaggerPreprocessor:
         ds = bucket_by_length(ds, [len(s) for s in sentences], batch_size, boundaries,
                               padding_values=padding)
 
+        def full(x, value):  # batch_size rows, a width from the grid
+            return pad_rows(pad_width(x, value), batch_size, value)
+
         def to_features(t, y, *states):
-            t = pad_rows(pad_width(t, ""), batch_size, "")
-            y = pad_rows(pad_width(y, 0), batch_size, 0)
+            t, y = full(t, ""), full(y, 0)
             features = self(t, lm_features=not states)
             if states:
-                features["lm_states"] = pad_rows(pad_width(states[0], 0.0), batch_size, 0.0)
+                features["lm_states"] = full(states[0], 0.0)
             return features, y, tf.cast(features["padding_mask"], tf.float32)
 
         return ds.map(to_features).prefetch(tf.data.AUTOTUNE)
