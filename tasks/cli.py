@@ -49,10 +49,10 @@ def quiet_tensorflow():
 
 
 MALLOC_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
-                   "GLIBC_TUNABLES")
+                   "MALLOC_ARENA_MAX", "GLIBC_TUNABLES")
 _LARGEST = 2**31 - 1  # 2 GB, the most mallopt (which takes an int) can set
 KEEP_FREED_MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": str(_LARGEST),
-                         "MALLOC_TRIM_THRESHOLD_": str(_LARGEST)}
+                         "MALLOC_TRIM_THRESHOLD_": str(_LARGEST), "MALLOC_ARENA_MAX": "1"}
 
 
 def keep_freed_memory():
@@ -61,12 +61,21 @@ def keep_freed_memory():
     (up to 32 MB as glibc adapts) are mmap-ed and unmapped one by one and the heap's free top
     is trimmed, so every step faults its fresh pages in again: on the 2-core machine, a JAX
     training step of the `small` language model faulted in 11,400 pages (311 with this), and
-    JAX's steps ran up to 1.5x slower. The cost: the process keeps its peak memory. Linux with
-    glibc only; left alone when the user chose malloc settings (`MALLOC_SETTINGS` in the
-    environment). The task scripts (`python -m tasks.<task>`) call it before TensorFlow or
-    JAX is loaded; elsewhere call it first, or start Python with the same settings in the
-    environment: `KEEP_FREED_MEMORY_ENV` (MALLOC_MMAP_THRESHOLD_=2147483647
-    MALLOC_TRIM_THRESHOLD_=...)."""
+    JAX's steps ran up to 1.5x slower. Three settings:
+      - no block is mmap-ed on its own and the heap's free top is not trimmed (up to 2 GB);
+      - one arena for every thread. A thread other than the main one otherwise allocates from
+        its own arena, made of 64 MB heaps: a larger block (XLA:CPU runs a step from one
+        buffer of all its temporaries, 50 MB for a minGRU step at T = 1,024) is mmap-ed anew
+        at every step whatever the threshold, and a smaller one lands in whichever arena the
+        step's thread has. This must be set before the threads first allocate, hence before
+        TensorFlow or JAX is loaded.
+    The cost: the process keeps its peak memory, and threads share one arena's lock (small
+    blocks come from each thread's cache without it). Linux with glibc only; left alone when
+    the user chose malloc settings (`MALLOC_SETTINGS` in the environment). The task scripts
+    (`python -m tasks.<task>`) call it before TensorFlow or JAX is loaded; elsewhere call it
+    first, or start Python with the same settings in the environment: `KEEP_FREED_MEMORY_ENV`
+    (MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647 MALLOC_ARENA_MAX=1).
+    """
     import ctypes
     import platform
 
@@ -78,9 +87,9 @@ def keep_freed_memory():
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8  # malloc.h
     return bool(libc.mallopt(m_trim_threshold, _LARGEST) and
-                libc.mallopt(m_mmap_threshold, _LARGEST))
+                libc.mallopt(m_mmap_threshold, _LARGEST) and libc.mallopt(m_arena_max, 1))
 
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")

@@ -132,22 +132,29 @@ def test_the_backup_is_deleted_only_after_the_model_is_saved(tmp_path):
 
 
 FAULTS = """
-import resource, sys
+import resource, sys, threading
 import numpy as np
 {setup}
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-np.ones(16 * 2**20)  # 128 MB: glibc's first mmap-ed block of that size
+def step():
+    np.ones(16 * 2**20).sum()  # allocates, fills and frees 128 MB, as a training step does
+def in_a_thread():  # as XLA:CPU runs a step: on a thread other than the main one
+    thread = threading.Thread(target=step)
+    thread.start()
+    thread.join()
+run = in_a_thread if {threads} else step
+run()  # glibc's first block of that size
 start = faults()
 for _ in range(10):
-    np.ones(16 * 2**20).sum()  # each step allocates, fills and frees 128 MB, as a step does
+    run()
 print(faults() - start)
 """
 
 
-def _page_faults(setup, env):
-    out = subprocess.run([sys.executable, "-c", FAULTS.format(setup=setup)], env=env,
-                         capture_output=True, text=True, check=True)
+def _page_faults(setup, env, threads=False):
+    out = subprocess.run([sys.executable, "-c", FAULTS.format(setup=setup, threads=threads)],
+                         env=env, capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1])
 
 
@@ -160,6 +167,10 @@ def test_keep_freed_memory_stops_each_step_faulting_its_memory_in_again():
                         "assert keep_freed_memory()", env)
     assert plain >= 10 * block  # glibc maps every step's block anew (the control)
     assert kept < block  # the first block's memory is reused
+    # ... also when other threads allocate (a thread's own arena could not hold the block)
+    assert _page_faults("", env, threads=True) >= 10 * block
+    assert _page_faults("from tasks.cli import keep_freed_memory\n"
+                        "assert keep_freed_memory()", env, threads=True) < block
     # a user's own allocator settings are left alone
     assert _page_faults("from tasks.cli import keep_freed_memory\n"
                         "assert not keep_freed_memory()",
