@@ -7,8 +7,9 @@ minLSTM, QRNN, IndRNN) against the kerasrnn LSTM and `keras.layers.LSTM`.
 Batch 8, 128 input features, 256 units, every layer one layer returning its whole sequence
 (the loss reads every step: MSE against zeros); T = 64, 256, 1,024, 4,096. Training =
 `model.fit` steps (Adam), inference = `predict_on_batch`; tokens/s = batch × T × steps / s. Each
-variant keeps its fastest of `--rounds` rounds, run interleaved (the machine is shared). With
-`--plot`, a log-log figure of training tokens/s against T.
+variant keeps its fastest of `--rounds` rounds, run interleaved (the machine is shared). glibc's
+malloc is set as the task scripts set it (`tasks.cli.keep_freed_memory`) unless
+`--default-malloc`. With `--plot`, a log-log figure of training tokens/s against T.
 """
 
 import argparse
@@ -19,6 +20,9 @@ import sys
 import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+from budget import child_env  # noqa: E402
+
 BATCH, FEATURES, UNITS = 8, 128, 256
 LAYERS = ("mingru", "minlstm", "qrnn", "indrnn", "kerasrnn_lstm", "keras_lstm")
 
@@ -117,6 +121,8 @@ def main():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--steps", type=int, default=2, help="steps per round")
     p.add_argument("--plot", help="save a log-log figure of training tokens/s here")
+    p.add_argument("--default-malloc", action="store_true",
+                   help="leave glibc's malloc at its defaults, which the task scripts change")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     lengths = [int(t) for t in args.lengths.split(",")]
@@ -126,8 +132,9 @@ def main():
         return
     all_rows = []
     for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
-                   PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+        env = child_env(args.default_malloc, KERAS_BACKEND=backend,
+                        TF_CPP_MIN_LOG_LEVEL="3",
+                        PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
         out = subprocess.run([sys.executable, __file__, "--child", "--lengths", args.lengths,
                               "--layers", args.layers, "--rounds", str(args.rounds),
                               "--steps", str(args.steps)], env=env, capture_output=True,
