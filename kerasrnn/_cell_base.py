@@ -292,6 +292,15 @@ class _ParallelCell(_BaseCell):
             initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint)
 
+    def _project(self, x):
+        """x W + b for any leading shape, as one matmul of a 2-D matrix: on JAX (XLA:CPU) a
+        (T, B, F) product and its weight gradient ran slower (a minGRU training step at
+        T = 1,024, 2026-12-07: 31–36 ms against 39–47 ms; TensorFlow the same either way)."""
+        flat = ops.matmul(ops.reshape(x, (-1, ops.shape(x)[-1])), self.kernel)
+        if self.use_bias:
+            flat = flat + self.bias
+        return ops.reshape(flat, tuple(ops.shape(x)[:-1]) + (ops.shape(flat)[-1],))
+
     def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
         return _parallel.Spec(mask, zero_output, sequences, rec_mask)
 

@@ -84,10 +84,6 @@ class IndRNNCell(_ParallelCell):
             constraint=self.recurrent_constraint)
         self._add_bias((self.units,))
 
-    def _project(self, x):
-        xw = ops.matmul(x, self.kernel)
-        return xw + self.bias if self.use_bias else xw
-
     def step_activations(self, inputs, states, training=False):
         """One step's activations by name: {"hidden": h_t}."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states

@@ -50,9 +50,7 @@ class MinGRUCell(_ParallelCell):
 
     def _gates(self, x):
         """(a, b) of h = a ⊙ h_prev + b, and the gate and candidate, for any leading shape."""
-        zx = ops.matmul(x, self.kernel)
-        if self.use_bias:
-            zx = zx + self.bias
+        zx = self._project(x)
         zx, hx = ops.split(zx, 2, axis=-1)
         z, candidate = ops.sigmoid(zx), self.activation(hx)
         return 1.0 - z, z * candidate, z, candidate

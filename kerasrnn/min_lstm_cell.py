@@ -56,9 +56,7 @@ class MinLSTMCell(_ParallelCell):
         self._add_bias((3 * self.units,), initializer)
 
     def _gates(self, x):
-        zx = ops.matmul(x, self.kernel)
-        if self.use_bias:
-            zx = zx + self.bias
+        zx = self._project(x)
         fx, ix, hx = ops.split(zx, 3, axis=-1)
         f, i, candidate = ops.sigmoid(fx), ops.sigmoid(ix), self.activation(hx)
         total = f + i

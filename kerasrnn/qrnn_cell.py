@@ -66,9 +66,7 @@ class QRNNCell(_ParallelCell):
 
     def _gates(self, windows):
         """[x_{t-k+1} .. x_t] concatenated (..., k·F) -> z, f, o."""
-        zx = ops.matmul(windows, self.kernel)
-        if self.use_bias:
-            zx = zx + self.bias
+        zx = self._project(windows)
         zx, fx, ox = ops.split(zx, 3, axis=-1)
         return self.activation(zx), ops.sigmoid(fx), ops.sigmoid(ox)
 
