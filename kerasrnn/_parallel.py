@@ -73,7 +73,7 @@ def _with_gradient(run, compiled=True):
     def backward(a, h0, h, upstream):
         a_next = ops.concatenate([a[1:], ops.zeros_like(a[:1])], axis=0)
         g = run(a_next, upstream, ops.zeros_like(h0), reverse=True)
-        h_prev = ops.concatenate([h0[None], h[:-1]], axis=0)
+        h_prev = previous(h, h0, None)
         return g * h_prev, g, a[0] * g[0]
 
     # Each direction is one compiled function (`_scan.compiled`: XLA on TensorFlow, whose
@@ -155,7 +155,7 @@ def elementwise_recurrence(p, u, h0, activation, mask=None):
 
         (dh0,), (da,) = _scan.scan(back, (ops.zeros_like(h0),), (upstream, h, *mask), n_ys=1,
                                    reverse=True, unroll=unroll)
-        h_prev = ops.concatenate([h0[None], h[:-1]], axis=0)
+        h_prev = previous(h, h0, None)
         du = ops.sum(da * h_prev, axis=0)
         if len(u.shape) == 1:
             du = ops.sum(du, axis=0)
