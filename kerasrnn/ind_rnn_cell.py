@@ -88,7 +88,7 @@ class IndRNNCell(_ParallelCell):
         """One step's activations by name: {"hidden": h_t}."""
         h_prev = states[0] if isinstance(states, (list, tuple)) else states
         x, h_rec = self._masked_step_inputs(inputs, h_prev, training)
-        return {"hidden": self.activation(self._project(x) + self.recurrent_kernel * h_rec)}
+        return {"hidden": self.activation(self._project(x)[0] + self.recurrent_kernel * h_rec)}
 
     def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
         if _activation_name(self.activation) not in _fused.FUNCTIONS:
@@ -98,7 +98,7 @@ class IndRNNCell(_ParallelCell):
     def fused_sequence(self, x, states, spec):
         u = _value(self.recurrent_kernel)  # a tensor: TF would see a variable as captured
         u = u if spec.rec_mask is None else u * spec.rec_mask
-        h = _parallel.elementwise_recurrence(self._project(x), u, states[0],
+        h = _parallel.elementwise_recurrence(self._project(x)[0], u, states[0],
                                              _activation_name(self.activation), spec.mask)
         return spec.finish(h, repeated=True), [h[-1]]
 

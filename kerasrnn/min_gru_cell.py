@@ -50,8 +50,7 @@ class MinGRUCell(_ParallelCell):
 
     def _gates(self, x):
         """(a, b) of h = a ⊙ h_prev + b, and the gate and candidate, for any leading shape."""
-        zx = self._project(x)
-        zx, hx = ops.split(zx, 2, axis=-1)
+        zx, hx = self._project(x)
         z, candidate = ops.sigmoid(zx), self.activation(hx)
         return 1.0 - z, z * candidate, z, candidate
 

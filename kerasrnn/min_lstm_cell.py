@@ -56,8 +56,7 @@ class MinLSTMCell(_ParallelCell):
         self._add_bias((3 * self.units,), initializer)
 
     def _gates(self, x):
-        zx = self._project(x)
-        fx, ix, hx = ops.split(zx, 3, axis=-1)
+        fx, ix, hx = self._project(x)
         f, i, candidate = ops.sigmoid(fx), ops.sigmoid(ix), self.activation(hx)
         total = f + i
         return f / total, i / total * candidate, f, i, candidate

@@ -66,8 +66,7 @@ class QRNNCell(_ParallelCell):
 
     def _gates(self, windows):
         """[x_{t-k+1} .. x_t] concatenated (..., k·F) -> z, f, o."""
-        zx = self._project(windows)
-        zx, fx, ox = ops.split(zx, 3, axis=-1)
+        zx, fx, ox = self._project(windows)
         return self.activation(zx), ops.sigmoid(fx), ops.sigmoid(ox)
 
     def call(self, inputs, states, training=False):
