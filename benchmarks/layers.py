@@ -18,7 +18,8 @@ kerasrnn's cell variants (`VARIANTS`: peepholes, a projection to 128 units, laye
 zoneout, weight-drop; each a `kerasrnn.LSTM`/`GRU` with that option, ratio to plain kerasrnn in
 the table's last line). With `--precision`, columns for the same kerasrnn layer under the dtype
 policies mixed_bfloat16 and mixed_float16 (`dtype=` of the layer: float32 variables, 16-bit
-compute), also as a ratio to plain (float32) kerasrnn.
+compute), also as a ratio to plain (float32) kerasrnn. glibc's malloc is set in the measuring
+processes as the task scripts set it (`tasks.cli.keep_freed_memory`) unless `--default-malloc`.
 """
 
 import argparse
@@ -27,6 +28,9 @@ import os
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from budget import child_env  # noqa: E402
 
 BATCH, STEPS, FEATURES, UNITS = 64, 100, 128, 256
 VARIANTS = {  # column: (kinds, options of kerasrnn.LSTM / GRU)
@@ -225,6 +229,8 @@ def main():
                         help="also the cell variants (peephole, projection, ...)")
     parser.add_argument("--precision", action="store_true",
                         help="also kerasrnn under mixed_bfloat16 and mixed_float16")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc at its defaults, which the task scripts change")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -233,7 +239,7 @@ def main():
         print("ROWS " + json.dumps(rows))
         return
     for backend in args.backends.split(","):
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        env = child_env(args.default_malloc, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         out = subprocess.run(
             [sys.executable, __file__, "--child", "--rounds", str(args.rounds),
              "--steps", str(args.steps), "--kinds", args.kinds]

@@ -118,8 +118,8 @@ def main():
     p.add_argument("--backends", default="tensorflow,jax")
     p.add_argument("--lengths", default="64,256,1024,4096")
     p.add_argument("--layers", default=",".join(LAYERS))
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--steps", type=int, default=2, help="steps per round")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=3, help="steps per round")
     p.add_argument("--plot", help="save a log-log figure of training tokens/s here")
     p.add_argument("--default-malloc", action="store_true",
                    help="leave glibc's malloc at its defaults, which the task scripts change")
