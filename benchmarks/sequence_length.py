@@ -132,9 +132,7 @@ def main():
         return
     all_rows = []
     for backend in args.backends.split(","):
-        env = child_env(args.default_malloc, KERAS_BACKEND=backend,
-                        TF_CPP_MIN_LOG_LEVEL="3",
-                        PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+        env = child_env(args.default_malloc, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         out = subprocess.run([sys.executable, __file__, "--child", "--lengths", args.lengths,
                               "--layers", args.layers, "--rounds", str(args.rounds),
                               "--steps", str(args.steps)], env=env, capture_output=True,

@@ -303,14 +303,11 @@ class _ParallelCell(_BaseCell):
           same within noise)."""
         rows = ops.reshape(x, (-1, ops.shape(x)[-1]))
         lead = tuple(ops.shape(x)[:-1])
-        blocks = []
-        for i in range(self.gates):
-            part = slice(i * self.units, (i + 1) * self.units)
-            block = ops.matmul(rows, self.kernel if self.gates == 1 else self.kernel[:, part])
-            if self.use_bias:
-                block = block + (self.bias if self.gates == 1 else self.bias[part])
-            blocks.append(ops.reshape(block, lead + (self.units,)))
-        return blocks
+        kernels = ops.split(self.kernel, self.gates, axis=-1)
+        biases = ops.split(self.bias, self.gates) if self.use_bias else [None] * self.gates
+        blocks = [ops.matmul(rows, w) if b is None else ops.matmul(rows, w) + b
+                  for w, b in zip(kernels, biases)]
+        return [ops.reshape(block, lead + (self.units,)) for block in blocks]
 
     def fused_spec(self, mask, rec_mask, zero_output, unroll, training=True, sequences=True):
         return _parallel.Spec(mask, zero_output, sequences, rec_mask)
