@@ -43,6 +43,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from tasks.cli import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()  # malloc as `python -m tasks.<task>` sets it, before keras loads
 import keras  # noqa: E402
 from budget import Budget, free_compiled_programs  # noqa: E402
 
